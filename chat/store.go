@@ -1,0 +1,113 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"caseroom/acl"
+)
+
+// Errors of chat. Transports map each to a stable code.
+var (
+	ErrNotFound  = errors.New("chat: not found") // missing, or hidden from the caller
+	ErrExists    = errors.New("chat: already exists")
+	ErrConflict  = errors.New("chat: the room has moved on") // Append's IfHead did not hold
+	ErrArchived  = errors.New("chat: room is archived")
+	ErrTooLarge  = errors.New("chat: too large")
+	ErrInvalid   = errors.New("chat: invalid input")
+	ErrRateLimit = errors.New("chat: rate limit exceeded")
+)
+
+// An InvalidError says which input field is wrong and why; it wraps ErrInvalid.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return "chat: invalid " + e.Field + ": " + e.Reason }
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, reason string) error { return &InvalidError{Field: field, Reason: reason} }
+
+// HistoryQuery selects a page of a room's log. With After set, entries after it
+// in ascending order; with Before set, entries before it, returned in ascending
+// order too (the page closest to Before); with Since/Until, entries stored in
+// that time range. Limit caps the page (the store applies at most MaxPage).
+type HistoryQuery struct {
+	After  Seq
+	Before Seq
+	Since  time.Time
+	Until  time.Time
+	Limit  int
+}
+
+// MaxPage is the largest page a store returns, whatever Limit asks.
+const MaxPage = 500
+
+// A Link is one entry as the chain verifier sees it.
+type Link struct {
+	Seq       Seq
+	Prev      []byte
+	Hash      []byte
+	Canonical []byte
+}
+
+// Store is what chat needs from storage. One implementation per database
+// (chat/sqlite, chat/postgres), both checked by chat/storetest.
+type Store interface {
+	// CreateRoom stores a new room whose log opens with created (kind RoomCreate,
+	// its payload naming the first members), which gets seq 1. r.ID must be new.
+	CreateRoom(ctx context.Context, r Room, created *Message) error
+	// Room returns a room, or ErrNotFound.
+	Room(ctx context.Context, id RoomID) (Room, error)
+	// UnitRoom returns the unit room of unit, or ErrNotFound.
+	UnitRoom(ctx context.Context, unit acl.UnitID) (Room, error)
+
+	// Append stores m as the next entry of its room, in one transaction with its
+	// effect: membership kinds change the members, RoomRename and RoomArchive the
+	// room, Edit and Retract the derived fields of their target. It sets m.Seq,
+	// m.Prev, m.Hash and m.CreatedAt (now, in microseconds). If ifHead is not zero
+	// and the room's head is not ifHead, it stores nothing and answers ErrConflict.
+	// If m.ClientID is set and the sender already posted that id in the room, it
+	// stores nothing, fills m with the stored entry and reports dup.
+	Append(ctx context.Context, m *Message, ifHead Seq) (dup bool, err error)
+
+	// Message returns one entry, or ErrNotFound.
+	Message(ctx context.Context, room RoomID, seq Seq) (Message, error)
+	// History returns a page of entries, in ascending seq order.
+	History(ctx context.Context, room RoomID, q HistoryQuery) ([]Message, error)
+	// Versions returns the Edit entries whose target is seq, in order.
+	Versions(ctx context.Context, room RoomID, seq Seq) ([]Message, error)
+	// Chain returns up to limit links after seq, in order, for verification.
+	Chain(ctx context.Context, room RoomID, after Seq, limit int) ([]Link, error)
+
+	// Membership returns user's membership of room, or ErrNotFound.
+	Membership(ctx context.Context, room RoomID, user acl.UserID) (Membership, error)
+	// Members returns the members of room, ordered by user id.
+	Members(ctx context.Context, room RoomID) ([]Membership, error)
+	// Units returns the participating units of room, ordered.
+	Units(ctx context.Context, room RoomID) ([]acl.UnitID, error)
+	// RoomsOf returns user's rooms with unread counts and last messages, most
+	// recently active first.
+	RoomsOf(ctx context.Context, user acl.UserID) ([]RoomSummary, error)
+	// Memberships returns the rooms user is a member of with their heads, for resume.
+	Memberships(ctx context.Context, user acl.UserID) ([]Membership, error)
+
+	// MarkRead moves user's read marker in room forward to seq (never back) and
+	// reports the marker now stored.
+	MarkRead(ctx context.Context, room RoomID, user acl.UserID, seq Seq, at time.Time) (Seq, error)
+	// ReadMarkers returns the read markers of room.
+	ReadMarkers(ctx context.Context, room RoomID) ([]ReadMarker, error)
+
+	// PutBlob stores content under its SHA-256 (content is read to the end; the
+	// store checks the hash and size it is given) and records that room holds it.
+	PutBlob(ctx context.Context, room RoomID, b Blob, content io.Reader) error
+	// OpenBlob returns a blob room holds, or ErrNotFound (also when the blob exists
+	// but was never uploaded to room). The caller closes the reader.
+	OpenBlob(ctx context.Context, room RoomID, sha256 string) (Blob, io.ReadCloser, error)
+
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+}
