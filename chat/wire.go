@@ -70,3 +70,30 @@ func EncodeMessage(m *Message) []byte {
 	b, _ := json.Marshal(MessageFrame{Type: "message", Room: m.Room, Seq: m.Seq, Message: View(m)})
 	return b
 }
+
+// ReadFrame tells a room's members that user has read up to seq.
+type ReadFrame struct {
+	Type string     `json:"type"` // "read"
+	Room RoomID     `json:"room"`
+	User acl.UserID `json:"user"`
+	Seq  Seq        `json:"seq"`
+}
+
+// TypingFrame tells a room's members that user is typing.
+type TypingFrame struct {
+	Type string     `json:"type"` // "typing"
+	Room RoomID     `json:"room"`
+	User acl.UserID `json:"user"`
+}
+
+// EncodeRead returns the read frame.
+func EncodeRead(room RoomID, user acl.UserID, seq Seq) []byte {
+	b, _ := json.Marshal(ReadFrame{Type: "read", Room: room, User: user, Seq: seq})
+	return b
+}
+
+// EncodeTyping returns the typing frame.
+func EncodeTyping(room RoomID, user acl.UserID) []byte {
+	b, _ := json.Marshal(TypingFrame{Type: "typing", Room: room, User: user})
+	return b
+}
