@@ -28,6 +28,10 @@ type Event struct {
 	Seq  Seq
 	User acl.UserID // whom the event is about (reader, typist, revoked user)
 	Data []byte
+	// For EvMessage: the entry's kind and, for membership kinds, the users it adds
+	// or removes, so hubs follow membership without decoding Data.
+	Kind  Kind
+	Users []acl.UserID
 }
 
 // ErrSlowSubscriber ends a subscription whose handler fell too far behind.
