@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"caseroom/acl"
+	"caseroom/acl/audit"
+	"caseroom/acl/token"
+	"caseroom/chat"
+	"caseroom/chat/membroker"
+	"caseroom/configs"
+)
+
+// app is one node: its stores, services and hub, built from a Config.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	st      *stores
+	data    fs.FS // configs: embedded, or CASEROOM_CONFIGS
+	kinds   []acl.KindInfo
+	guard   *acl.Guard
+	auth    *token.Auth
+	dir     *acl.Directory
+	broker  chat.Broker
+	chat    *chat.Service
+	hub     *chat.Hub
+	metrics *metrics
+	now     func() time.Time
+}
+
+// newApp opens the stores, migrates them, loads and validates the data files and
+// builds every service. A bad data file stops the start naming file and field.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, now: time.Now, data: configs.FS, metrics: newMetrics()}
+	if cfg.Configs != "" {
+		a.data = os.DirFS(cfg.Configs)
+	}
+	var err error
+	if a.kinds, err = acl.LoadUnitKinds(a.data, "unit-kinds.json"); err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	policy, err := acl.LoadPolicy(a.data, "policy.json", acl.KindIDs(a.kinds))
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	regions, err := acl.LoadRegions(a.data, "regions.csv")
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+
+	if a.st, err = openStores(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := a.st.migrate(ctx); err != nil {
+		a.st.close()
+		return nil, err
+	}
+	// The region tree ships as data; the directory keeps it so that the record
+	// names regions even if a later file changes. Import it when it is new.
+	if stored, err := a.st.acl.Regions(ctx); err != nil {
+		a.st.close()
+		return nil, err
+	} else if len(stored) == 0 {
+		rec := systemRecord("directory.import", "regions", fmt.Sprintf(`{"regions":%d}`, len(regions)), a.now())
+		if err := a.st.acl.PutRegions(ctx, regions, rec); err != nil {
+			a.st.close()
+			return nil, err
+		}
+	}
+	stored, err := a.st.acl.Regions(ctx)
+	if err != nil {
+		a.st.close()
+		return nil, err
+	}
+	a.guard = acl.NewGuard(policy, acl.NewRegions(stored), a.st.acl, a.now)
+
+	issuer, err := token.LoadIssuer(ctx, a.st.acl, token.IssuerConfig{TTL: cfg.AccessTTL})
+	if err != nil {
+		a.st.close()
+		return nil, err
+	}
+	a.auth = token.NewAuth(a.st.acl, issuer, token.AuthConfig{
+		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, MaxFailures: cfg.MaxFailures, LockFor: cfg.LockFor,
+		PasswordParams: token.PasswordParams{Memory: cfg.Argon2Memory},
+	}, a.now)
+
+	a.broker = membroker.New(0)
+	kinds := chat.NewRegistry()
+	a.chat = chat.NewService(a.st.chat, a.broker, a.guard, a.st.acl, kinds, a.now, log.With("pkg", "chat"), chat.Options{
+		MaxText: cfg.MaxText, MaxUpload: cfg.MaxUpload, PostRate: cfg.PostRate})
+	a.hub = chat.NewHub(a.st.chat, a.broker, log.With("pkg", "hub"), chat.HubOptions{})
+
+	a.dir = acl.NewDirectory(a.st.acl, a.guard, passwordHasher{a.auth}, a.kinds, a.now, log.With("pkg", "acl"))
+	a.dir.OnUnitCreated = func(ctx context.Context, u acl.Unit) error {
+		_, err := a.chat.EnsureUnitRoom(ctx, u, acl.ConsoleSubject())
+		return err
+	}
+	a.dir.OnSessionsRevoked = func(u acl.UserID) {
+		a.auth.ForgetUser(u)
+		a.broker.Publish(context.Background(), chat.Event{Type: chat.EvRevoke, User: u})
+	}
+	return a, nil
+}
+
+func (a *app) close() { a.st.close() }
+
+// systemRecord is the audit record of something the server does by itself.
+func systemRecord(action, target, detail string, at time.Time) audit.Record {
+	return audit.Record{Stream: audit.StreamDirectory, At: at, Actor: "system", Action: action, Target: target, Outcome: "ok", Detail: detail}
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, file := commonFlags("serve", stderr)
+	demo := fs.Bool("demo", false, "seed demo units and users (printing their passwords once) before serving")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*file, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if *demo {
+		if err := seedDemo(ctx, a, stdout); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("CASEROOM_ADDR: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- a.hub.Run(ctx) }()
+
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("caseroomd serving", "addr", ln.Addr().String(), "database", a.st.kind, "version", version)
+	fmt.Fprintf(stdout, "caseroomd listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return err
+	case err := <-hubDone:
+		return fmt.Errorf("hub stopped: %w", err)
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop accepting, let requests finish within the grace
+	// period; sockets are closed with "going away" and clients resume elsewhere.
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer scancel()
+	err = srv.Shutdown(sctx)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		srv.Close()
+	}
+	return nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
