@@ -248,43 +248,32 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
-// The signing key comes from the store: the first call generates and keeps it,
-// later calls (other nodes) get the same one, so their tokens verify across.
+// The signing key comes from the store: the first node to start generates and
+// keeps it, later ones (sharing the database) get the same one, so their tokens
+// verify across; another database has another key.
 func TestLoadIssuerSharesTheStoredKey(t *testing.T) {
-	ks := &memKeys{}
-	a, err := LoadIssuer(context.Background(), ks, IssuerConfig{})
-	if err != nil {
-		t.Fatalf("LoadIssuer: %v", err)
-	}
-	b, err := LoadIssuer(context.Background(), ks, IssuerConfig{})
+	ctx := context.Background()
+	e := mustEnv(t) // has loaded the issuer once already
+	b, err := LoadIssuer(ctx, e.store, IssuerConfig{})
 	if err != nil {
 		t.Fatalf("LoadIssuer (second node): %v", err)
 	}
-	if ks.generated != 1 || ks.name != SigningKeyName {
-		t.Errorf("key store generated %d keys named %q; want 1 named %q", ks.generated, ks.name, SigningKeyName)
+	if !e.issuer.PublicKey().Equal(b.PublicKey()) {
+		t.Errorf("two nodes on one store have different keys")
 	}
-	tok, _, _ := a.Issue(testSubject, t0)
+	seed, err := e.store.SigningKey(ctx, SigningKeyName, func() ([]byte, error) {
+		t.Errorf("SigningKey generated a new key though one is stored")
+		return GenerateSigningKey()
+	})
+	if err != nil || len(seed) != ed25519.SeedSize {
+		t.Fatalf("stored key %q: %d bytes, %v; want %d", SigningKeyName, len(seed), err, ed25519.SeedSize)
+	}
+	tok, _, _ := e.issuer.Issue(testSubject, t0)
 	if _, err := b.Verify(tok, t0); err != nil {
 		t.Errorf("node b rejects node a's token: %v", err)
 	}
-}
-
-// memKeys is the smallest KeyStore; the acl.Store behaviour of SigningKey is
-// the store suite's to test, this only checks what LoadIssuer asks of it.
-type memKeys struct {
-	name      string
-	key       []byte
-	generated int
-}
-
-func (m *memKeys) SigningKey(_ context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
-	if m.key == nil {
-		k, err := generate()
-		if err != nil {
-			return nil, err
-		}
-		m.name, m.key = name, k
-		m.generated++
+	other := mustEnv(t)
+	if _, err := other.issuer.Verify(tok, t0); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("another deployment accepts the token: %v", err)
 	}
-	return m.key, nil
 }
