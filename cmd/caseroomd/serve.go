@@ -12,11 +12,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"caseroom/acl"
 	"caseroom/acl/audit"
 	"caseroom/acl/token"
 	"caseroom/chat"
 	"caseroom/chat/membroker"
+	"caseroom/chat/redisbroker"
 	"caseroom/configs"
 )
 
@@ -31,6 +34,7 @@ type app struct {
 	auth    *token.Auth
 	dir     *acl.Directory
 	broker  chat.Broker
+	redis   *redis.Client // nil on a single node
 	chat    *chat.Service
 	hub     *chat.Hub
 	metrics *metrics
@@ -93,7 +97,22 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		PasswordParams: token.PasswordParams{Memory: cfg.Argon2Memory},
 	}, a.now)
 
-	a.broker = membroker.New(0)
+	if cfg.Redis == "" {
+		a.broker = membroker.New(0)
+	} else {
+		opts, err := redis.ParseURL(cfg.Redis)
+		if err != nil {
+			a.st.close()
+			return nil, fmt.Errorf("CASEROOM_REDIS: %w", err)
+		}
+		rc := redis.NewClient(opts)
+		if err := rc.Ping(ctx).Err(); err != nil {
+			a.st.close()
+			return nil, fmt.Errorf("CASEROOM_REDIS: %w", err)
+		}
+		a.redis = rc
+		a.broker = redisbroker.New(rc, "caseroom:", 0)
+	}
 	kinds := chat.NewRegistry()
 	a.chat = chat.NewService(a.st.chat, a.broker, a.guard, a.st.acl, kinds, a.now, log.With("pkg", "chat"), chat.Options{
 		MaxText: cfg.MaxText, MaxUpload: cfg.MaxUpload, PostRate: cfg.PostRate})
@@ -111,7 +130,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	return a, nil
 }
 
-func (a *app) close() { a.st.close() }
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.st.close()
+}
 
 // systemRecord is the audit record of something the server does by itself.
 func systemRecord(action, target, detail string, at time.Time) audit.Record {

@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"caseroom/acl"
-	aclpg "caseroom/acl/postgres"
 	"caseroom/acl/pgdb"
+	aclpg "caseroom/acl/postgres"
 	aclsqlite "caseroom/acl/sqlite"
 	"caseroom/acl/sqlitedb"
 	"caseroom/chat"
