@@ -167,7 +167,8 @@ func (a *Auth) spendVerification(password string) {
 // locks it (the MaxFailures-th in a row; the lock lasts LockFor); and
 // acl.ErrDisabled for a disabled user, or a user of a disabled unit, who gave
 // the right password (a wrong one answers acl.ErrBadCredentials, so that a
-// disabled account is not revealed to someone without its password). Each
+// disabled account is not revealed to someone without its password). A stored
+// hash it cannot read is an internal error wrapping ErrMalformedHash. Each
 // outcome leaves an audit record in audit.StreamAuth with action ActionLogin
 // naming the username as given, and a lockout one more with ActionLockout.
 func (a *Auth) Login(ctx context.Context, username, password string, meta ClientMeta) (Tokens, error) {
@@ -270,8 +271,10 @@ func (a *Auth) startSession(ctx context.Context, now time.Time, u acl.User, unit
 // the store revokes the whole session, the newest token and its access tokens
 // included. An unknown, expired or revoked token answers acl.ErrTokenInvalid;
 // so does a malformed one. If the user or their unit has been disabled since,
-// the session is revoked and the answer is acl.ErrDisabled. Every outcome is
-// recorded with action ActionRefresh.
+// the session is revoked (recorded with ActionRevoke) and the answer is
+// acl.ErrDisabled. Every outcome is recorded with action ActionRefresh; the
+// record of a successful rotation names no user, since the store appends it
+// before anyone knows whose token it was (see acl.Store.Rotate).
 func (a *Auth) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
 	now := a.now()
 	var d detail
