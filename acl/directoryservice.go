@@ -102,8 +102,11 @@ type Directory struct {
 
 // NewDirectory returns a Directory over store, deciding with guard, hashing with
 // hasher, accepting the unit kinds kinds, reading the time from now and logging
-// to log.
+// to log (nil discards).
 func NewDirectory(store Store, guard *Guard, hasher PasswordHasher, kinds []KindInfo, now func() time.Time, log *slog.Logger) *Directory {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Directory{store: store, guard: guard, hasher: hasher, kinds: kinds, now: now, log: log}
 }
 
@@ -200,8 +203,12 @@ func validateRegions(rs []Region, stored []Region) error {
 		return Invalid("regions", fmt.Sprintf("at most %d regions in one import", maxImport))
 	}
 	level := make(map[RegionCode]int, len(stored)+len(rs))
+	var root RegionCode
 	for _, r := range stored {
 		level[r.Code] = r.Level
+		if r.Level == LevelProvince {
+			root = r.Code
+		}
 	}
 	seen := make(map[RegionCode]bool, len(rs))
 	for i, r := range rs {
@@ -222,6 +229,12 @@ func validateRegions(rs []Region, stored []Region) error {
 		}
 		if (r.Level == LevelProvince) != (r.Parent == "") {
 			return Invalid(at+".parent", "only the root region (level 0) has no parent")
+		}
+		if r.Level == LevelProvince {
+			if root != "" && root != r.Code {
+				return Invalid(at+".code", fmt.Sprintf("the tree has one root, %s", root))
+			}
+			root = r.Code
 		}
 	}
 	for i, r := range rs {
