@@ -105,6 +105,10 @@ type RestartSpec struct {
 	Basis   string `json:"basis"`
 }
 
+// SelfAgency as an Approval's Agency means the performer's own agency kind:
+// a leader of the same unit signs off (e.g. filing by police or procuratorate).
+const SelfAgency = "self"
+
 // An Approval names who must approve: an agency kind and role at a level
 // relative to the unit that asks. Agency equal to the asking agency's kind with
 // Level "same" is an internal sign-off (e.g. the county PSB head); anything else is
@@ -266,7 +270,8 @@ func (c *Clock) Pause(at time.Time, reason string) error {
 func (c *Clock) Resume(at time.Time) error { return c.Apply(ClockEvent{Kind: EventResume, At: at}) }
 
 // Restart begins a new full period at at for trigger (a RestartSpec ID);
-// extensions and pauses of the previous period no longer count.
+// extensions and pauses of the previous period no longer count. It works on a
+// running, paused or stopped clock, and starts an idle one.
 func (c *Clock) Restart(at time.Time, trigger string, detained bool) error {
 	return c.Apply(ClockEvent{Kind: EventRestart, At: at, Ref: trigger, Detained: detained})
 }
@@ -430,9 +435,6 @@ func (c *Clock) applyResume(ev ClockEvent) error {
 }
 
 func (c *Clock) applyRestart(ev ClockEvent) error {
-	if c.state == ClockIdle {
-		return ErrClockNotRunning
-	}
 	ok := false
 	for _, r := range c.spec.Restarts {
 		ok = ok || r.ID == ev.Ref
@@ -442,7 +444,8 @@ func (c *Clock) applyRestart(ev ClockEvent) error {
 	}
 	// RULE: CPL Art. 160, 175 ¶3, 208 ¶3, 241; SPC-CI Art. 368, 376 — the period is
 	// counted anew, in full, from the restarting event. A restart may also revive a
-	// stopped clock (the case comes back after supplementary investigation).
+	// stopped clock (the case comes back after supplementary investigation), and
+	// on an idle clock it is a start (a remanded case that had no ordinary trial).
 	c.begin(ev.At, ev.Detained)
 	return nil
 }

@@ -126,8 +126,12 @@ type Transition struct {
 	ReasonRequired bool         `json:"reason_required,omitempty"`
 	During         []string     `json:"during,omitempty"` // Suspect machine only: case stages in which it may happen
 	Clocks         ClockActions `json:"clocks"`
-	Basis          string       `json:"basis"`
-	Note           string       `json:"note,omitempty"`
+	// Occurrences, if set, replaces Clocks for the n-th time (from 1) the
+	// transition happens in a case: the first return for supplementary
+	// investigation starts CR-SUPP-01, the second CR-SUPP-02. Use ClocksFor.
+	Occurrences []ClockActions `json:"occurrences,omitempty"`
+	Basis       string         `json:"basis"`
+	Note        string         `json:"note,omitempty"`
 }
 
 // A CaseNumberRule says how an agency numbers a case it takes at a stage:
@@ -190,6 +194,14 @@ func (p *Procedure) machines() []*Machine {
 		return []*Machine{&p.Machine, p.Suspect}
 	}
 	return []*Machine{&p.Machine}
+}
+
+// ClocksFor returns what the n-th occurrence (from 1) of t does to clocks.
+func (t Transition) ClocksFor(n int) ClockActions {
+	if n >= 1 && n <= len(t.Occurrences) {
+		return t.Occurrences[n-1]
+	}
+	return t.Clocks
 }
 
 // MayPerform reports whether a user of agency kind holding role may perform t.
@@ -414,16 +426,12 @@ func (p *Procedure) validateMachine(m *Machine, prefix string, main map[string]S
 				bad(fmt.Sprintf("%s.during[%d]", f, j), "unknown case stage %q", s)
 			}
 		}
-		for _, ca := range []struct {
-			name string
-			ids  []string
-		}{{"start", t.Clocks.Start}, {"stop", t.Clocks.Stop}, {"pause", t.Clocks.Pause},
-			{"resume", t.Clocks.Resume}, {"restart", t.Clocks.Restart}} {
-			for j, id := range ca.ids {
-				if _, ok := clocks.Spec(id); !ok {
-					bad(fmt.Sprintf("%s.clocks.%s[%d]", f, ca.name, j), "unknown clock %q", id)
-				}
-			}
+		if len(t.Occurrences) > 0 && (t.MaxCount == 0 || len(t.Occurrences) > t.MaxCount) {
+			bad(f+".occurrences", "transition %q has %d occurrences but max_count %d", t.ID, len(t.Occurrences), t.MaxCount)
+		}
+		validateClockActions(t.Clocks, f+".clocks", clocks, bad)
+		for j, o := range t.Occurrences {
+			validateClockActions(o, fmt.Sprintf("%s.occurrences[%d]", f, j), clocks, bad)
 		}
 	}
 	// RULE: every stage must be reachable from the initial stage, and every
@@ -451,9 +459,25 @@ func (p *Procedure) validateMachine(m *Machine, prefix string, main map[string]S
 	}
 }
 
+func validateClockActions(ca ClockActions, f string, clocks *ClockTable, bad func(field, format string, args ...any)) {
+	for _, l := range []struct {
+		name string
+		ids  []string
+	}{{"start", ca.Start}, {"stop", ca.Stop}, {"pause", ca.Pause}, {"resume", ca.Resume}, {"restart", ca.Restart}} {
+		for j, id := range l.ids {
+			if _, ok := clocks.Spec(id); !ok {
+				bad(fmt.Sprintf("%s.%s[%d]", f, l.name, j), "unknown clock %q", id)
+			}
+		}
+	}
+}
+
 func validateApproval(a Approval, f string, bad func(field, format string, args ...any)) {
-	if !slices.Contains(AgencyKinds, a.Agency) {
+	if !slices.Contains(AgencyKinds, a.Agency) && a.Agency != SelfAgency {
 		bad(f+".agency", "unknown agency kind %q", a.Agency)
+	}
+	if a.Agency == SelfAgency && a.Level != "same" {
+		bad(f+".level", "an approval by the performer's own agency (%q) has level \"same\"", SelfAgency)
 	}
 	// RULE: DESIGN invariant 4 — the committee never approves a legal decision.
 	if a.Agency == "committee" {
