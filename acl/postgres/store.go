@@ -3,11 +3,11 @@
 // and the acl audit streams.
 //
 // Several nodes write at once, so every change runs in one transaction that
-// takes the row locks it depends on: the refresh token it spends, and last the
-// head of the audit stream it appends to, so concurrent appends to one stream
-// queue on that row and other streams never wait. Times are stored as Unix
-// microseconds and read back in UTC; the zero time.Time is stored as NULL and
-// reads back as zero.
+// takes the row locks it depends on: a refresh token it spends and its session,
+// and last the head of the audit stream it appends to, so that concurrent
+// appends to one stream queue on that row and other streams never wait. Times
+// are stored as Unix microseconds and read back in UTC; the zero time.Time is
+// stored as NULL and reads back as zero.
 package postgres
 
 import (

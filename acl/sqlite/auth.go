@@ -23,15 +23,15 @@ const (
 			locked_until = CASE WHEN locked_until <= ? THEN NULL ELSE locked_until END
 		WHERE id = ?`
 
-	insertSession  = `INSERT INTO acl_sessions (id, user_id, created_at) VALUES (?, ?, ?)`
-	revokeSession  = `UPDATE acl_sessions SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`
-	sessionActive  = `SELECT revoked_at IS NULL FROM acl_sessions WHERE id = ?`
-	sessionRevoked = `SELECT revoked_at FROM acl_sessions WHERE id = ?`
+	insertSession        = `INSERT INTO acl_sessions (id, user_id, created_at) VALUES (?, ?, ?)`
+	revokeSession        = `UPDATE acl_sessions SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`
+	sessionActive        = `SELECT revoked_at IS NULL FROM acl_sessions WHERE id = ?`
+	selectSessionRevoked = `SELECT revoked_at FROM acl_sessions WHERE id = ?`
 
 	insertToken = `INSERT INTO acl_refresh_tokens (hash, session_id, user_id, issued_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)`
-	selectToken = `SELECT session_id, user_id, expires_at, used_at FROM acl_refresh_tokens WHERE hash = ?`
-	spendToken  = `UPDATE acl_refresh_tokens SET used_at = ? WHERE hash = ?`
+	selectRefreshToken = `SELECT session_id, user_id, expires_at, used_at FROM acl_refresh_tokens WHERE hash = ?`
+	spendToken         = `UPDATE acl_refresh_tokens SET used_at = ? WHERE hash = ?`
 
 	selectKey = `SELECT secret FROM acl_keys WHERE name = ?`
 	insertKey = `INSERT INTO acl_keys (name, secret) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
@@ -211,14 +211,16 @@ func (s *Store) Rotate(ctx context.Context, old []byte, next *acl.RefreshToken, 
 	return nil
 }
 
-// readToken reads the token whose hash is hash and whether its session is revoked.
+// readToken reads the token whose hash is hash and whether its session is
+// revoked. It takes no row locks: tx holds SQLite's one write lock, so neither
+// can change before tx ends.
 func readToken(ctx context.Context, tx *sql.Tx, hash []byte) (spent, error) {
 	var t spent
 	var expires, used, revoked sql.NullInt64
-	if err := tx.QueryRowContext(ctx, selectToken, hash).Scan(&t.session, &t.user, &expires, &used); err != nil {
+	if err := tx.QueryRowContext(ctx, selectRefreshToken, hash).Scan(&t.session, &t.user, &expires, &used); err != nil {
 		return spent{}, fmt.Errorf("token: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx, sessionRevoked, t.session).Scan(&revoked); err != nil {
+	if err := tx.QueryRowContext(ctx, selectSessionRevoked, t.session).Scan(&revoked); err != nil {
 		return spent{}, fmt.Errorf("session %s: %w", t.session, err)
 	}
 	t.expires, t.used, t.revoked = fromMicros(expires), fromMicros(used), fromMicros(revoked)
