@@ -1,0 +1,344 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"caseroom/acl"
+	"caseroom/acl/audit"
+	"caseroom/chat"
+)
+
+// messageColumns are a chat_messages row as scanMessage reads it.
+const messageColumns = `room, seq, kind, sender, sender_unit, client_id, reply_to, mentions, body,
+	payload, target, occurred_at, created_at, prev, hash, edited, retracted, countable`
+
+const (
+	selectHead = `SELECT head_seq, head_hash, archived, last_at FROM chat_rooms WHERE id = ?`
+
+	selectByClientID = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE room = ? AND sender = ? AND client_id = ?`
+
+	// A repeated client id inserts nothing: Append then reads the first entry.
+	insertMessage = `INSERT INTO chat_messages (room, seq, kind, sender, sender_unit, client_id,
+	reply_to, mentions, body, payload, target, occurred_at, created_at, prev, hash, countable)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (room, sender, client_id) WHERE client_id IS NOT NULL DO NOTHING`
+
+	advanceHead = `UPDATE chat_rooms SET head_seq = ?, head_hash = ?, last_at = ? WHERE id = ?`
+
+	// A member added again keeps their since, and their role unless one is given (?6).
+	upsertMember = `INSERT INTO chat_members (room, user_id, unit, role, since) VALUES (?1, ?2, ?3, ?4, ?5)
+	ON CONFLICT (room, user_id) DO UPDATE SET role = excluded.role WHERE ?6`
+	deleteMember = `DELETE FROM chat_members WHERE room = ? AND user_id = ?`
+	updateRole   = `UPDATE chat_members SET role = ? WHERE room = ? AND user_id = ?`
+	insertUnit   = `INSERT INTO chat_room_units (room, unit) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	renameRoom   = `UPDATE chat_rooms SET name = ? WHERE id = ?`
+	archiveRoom  = `UPDATE chat_rooms SET archived = ? WHERE id = ?`
+
+	// RULE: only a text message that is still shown can be edited, and only a
+	// text or file message can be retracted, once; acts are corrected by new acts.
+	markEdited = `UPDATE chat_messages SET edited = ?
+	WHERE room = ? AND seq = ? AND kind = 'text' AND retracted = 0`
+	markRetracted = `UPDATE chat_messages SET retracted = ?
+	WHERE room = ? AND seq = ? AND kind IN ('text', 'file') AND retracted = 0`
+
+	selectMessage = `SELECT ` + messageColumns + ` FROM chat_messages WHERE room = ? AND seq = ?`
+	selectFirst   = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE room = ? AND seq > ? AND seq < ? AND created_at >= ? AND created_at < ?
+	ORDER BY seq LIMIT ?`
+	selectLast = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE room = ? AND seq > ? AND seq < ? AND created_at >= ? AND created_at < ?
+	ORDER BY seq DESC LIMIT ?`
+	selectVersions = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE room = ? AND target = ? AND kind = 'edit' ORDER BY seq`
+	selectEntryExists = `SELECT 1 FROM chat_messages WHERE room = ? AND seq = ?`
+	selectChain       = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`
+)
+
+// Append stores m as the next entry of its room with its effect, in one
+// transaction on the writer connection. See chat.Store.
+func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)
+	}
+	defer tx.Rollback()
+	e, dup, err := appendEntry(ctx, tx, m, ifHead)
+	if err != nil {
+		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)
+	}
+	if !dup {
+		if err := tx.Commit(); err != nil {
+			return false, fmt.Errorf("chat/sqlite: append to %s: commit: %w", m.Room, err)
+		}
+	}
+	*m = e
+	return dup, nil
+}
+
+// appendEntry appends a copy of m to its room in tx and applies its effect. It
+// returns the entry as stored, or the entry stored earlier under m's client id
+// and dup; then it has written nothing.
+func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
+	e := *m
+	ef, invalidErr := decodeEffect(&e)
+	var (
+		head     int64
+		headHash []byte
+		archived bool
+		lastAt   int64
+	)
+	if err := tx.QueryRowContext(ctx, selectHead, string(e.Room)).Scan(&head, &headHash, &archived, &lastAt); err != nil {
+		return e, false, dbError(err)
+	}
+	refused := invalidErr
+	if refused == nil {
+		refused = admit(&e, ef, chat.Seq(head), archived, ifHead)
+	}
+	if refused != nil {
+		// A retry of a post that was stored is answered with it, whatever
+		// has happened in the room since.
+		if e.ClientID != "" {
+			prior, err := byClientID(ctx, tx, &e)
+			if err == nil {
+				return prior, true, nil
+			}
+			if !errors.Is(err, chat.ErrNotFound) {
+				return e, false, err
+			}
+		}
+		return e, false, refused
+	}
+
+	e.Seq = chat.Seq(head + 1)
+	e.Prev = headHash
+	e.CreatedAt = stamp(e.CreatedAt, time.UnixMicro(lastAt))
+	e.OccurredAt = e.OccurredAt.Truncate(time.Microsecond)
+	e.Hash = audit.Next(e.Prev, e.Canonical())
+	e.Edited, e.Retracted = 0, 0
+
+	inserted, err := insertEntry(ctx, tx, &e)
+	if err != nil {
+		return e, false, err
+	}
+	if !inserted {
+		prior, err := byClientID(ctx, tx, &e)
+		return prior, err == nil, err
+	}
+	if err := applyEffect(ctx, tx, &e, ef); err != nil {
+		return e, false, err
+	}
+	return e, false, nil
+}
+
+// insertEntry inserts e and makes it its room's head. It reports false, having
+// written nothing, when e's sender already used e's client id in the room.
+func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error) {
+	res, err := tx.ExecContext(ctx, insertMessage, string(e.Room), int64(e.Seq), string(e.Kind),
+		string(e.Sender), string(e.SenderUnit), nullString(e.ClientID), int64(e.ReplyTo),
+		encodeMentions(e.Mentions), e.Body, nullText(e.Payload), int64(e.Target),
+		micros(e.OccurredAt), e.CreatedAt.UnixMicro(), nullBytes(e.Prev), e.Hash, e.Countable)
+	n, err := affected(res, err)
+	if err != nil {
+		return false, fmt.Errorf("insert entry %d: %w", e.Seq, dbError(err))
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, advanceHead, int64(e.Seq), e.Hash, e.CreatedAt.UnixMicro(), string(e.Room)); err != nil {
+		return false, fmt.Errorf("advance head to %d: %w", e.Seq, err)
+	}
+	return true, nil
+}
+
+// applyEffect makes the change e records: members, units, the room's name or
+// state, or the derived fields of the entry an edit or retraction is about.
+func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef effect) error {
+	room := string(e.Room)
+	switch e.Kind {
+	case chat.RoomCreate, chat.MemberAdd:
+		for _, r := range ef.members {
+			_, err := tx.ExecContext(ctx, upsertMember, room, string(r.User), string(r.Unit),
+				string(roleOrMember(r.Role)), int64(e.Seq), r.Role != "")
+			if err != nil {
+				return fmt.Errorf("add member %s: %w", r.User, err)
+			}
+		}
+	case chat.MemberRemove:
+		for _, r := range ef.members {
+			n, err := affected(tx.ExecContext(ctx, deleteMember, room, string(r.User)))
+			if err != nil {
+				return fmt.Errorf("remove member %s: %w", r.User, err)
+			}
+			if n == 0 {
+				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+			}
+		}
+	case chat.MemberRole:
+		for _, r := range ef.members {
+			n, err := affected(tx.ExecContext(ctx, updateRole, string(r.Role), room, string(r.User)))
+			if err != nil {
+				return fmt.Errorf("change role of %s: %w", r.User, err)
+			}
+			if n == 0 {
+				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+			}
+		}
+	case chat.UnitAdd:
+		for _, u := range ef.units {
+			if _, err := tx.ExecContext(ctx, insertUnit, room, string(u)); err != nil {
+				return fmt.Errorf("add unit %s: %w", u, err)
+			}
+		}
+	case chat.RoomRename:
+		if _, err := tx.ExecContext(ctx, renameRoom, ef.name, room); err != nil {
+			return fmt.Errorf("rename: %w", err)
+		}
+	case chat.RoomArchive:
+		if _, err := tx.ExecContext(ctx, archiveRoom, ef.archived, room); err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+	case chat.Edit:
+		n, err := affected(tx.ExecContext(ctx, markEdited, int64(e.Seq), room, int64(e.Target)))
+		if err != nil {
+			return fmt.Errorf("mark %d edited: %w", e.Target, err)
+		}
+		if n == 0 {
+			return invalid("target", fmt.Sprintf("entry %d is not a text message that can be edited", e.Target))
+		}
+	case chat.Retract:
+		n, err := affected(tx.ExecContext(ctx, markRetracted, int64(e.Seq), room, int64(e.Target)))
+		if err != nil {
+			return fmt.Errorf("mark %d retracted: %w", e.Target, err)
+		}
+		if n == 0 {
+			return invalid("target", fmt.Sprintf("entry %d is not a message that can be retracted", e.Target))
+		}
+	}
+	return nil
+}
+
+// byClientID returns the entry e's sender stored under e's client id in e's
+// room, or chat.ErrNotFound.
+func byClientID(ctx context.Context, tx *sql.Tx, e *chat.Message) (chat.Message, error) {
+	m, err := scanMessage(tx.QueryRowContext(ctx, selectByClientID, string(e.Room), string(e.Sender), e.ClientID))
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("read entry of client id %q: %w", e.ClientID, dbError(err))
+	}
+	return m, nil
+}
+
+// Message returns one entry, or chat.ErrNotFound.
+func (s *Store) Message(ctx context.Context, room chat.RoomID, seq chat.Seq) (chat.Message, error) {
+	m, err := scanMessage(s.db.Read.QueryRowContext(ctx, selectMessage, string(room), int64(seq)))
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("chat/sqlite: message %s/%d: %w", room, seq, dbError(err))
+	}
+	return m, nil
+}
+
+// History returns a page of room's log in ascending seq order; see pageOf for
+// which page. An unknown room is chat.ErrNotFound.
+func (s *Store) History(ctx context.Context, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
+	p := pageOf(q)
+	query := selectFirst
+	if p.last {
+		query = selectLast
+	}
+	ms, err := scanMessages(s.db.Read.QueryContext(ctx, query, string(room), p.after, p.before, p.since, p.until, p.limit))
+	if err == nil && len(ms) == 0 {
+		err = roomExists(ctx, s.db.Read, room)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chat/sqlite: history of %s: %w", room, err)
+	}
+	if p.last {
+		slices.Reverse(ms)
+	}
+	return ms, nil
+}
+
+// Versions returns the edits of entry seq in order, or chat.ErrNotFound when
+// there is no such entry.
+func (s *Store) Versions(ctx context.Context, room chat.RoomID, seq chat.Seq) ([]chat.Message, error) {
+	ms, err := scanMessages(s.db.Read.QueryContext(ctx, selectVersions, string(room), int64(seq)))
+	if err == nil && len(ms) == 0 {
+		var one int
+		err = dbError(s.db.Read.QueryRowContext(ctx, selectEntryExists, string(room), int64(seq)).Scan(&one))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chat/sqlite: versions of %s/%d: %w", room, seq, err)
+	}
+	return ms, nil
+}
+
+// Chain returns up to limit (at most chat.MaxPage) links after seq, each with
+// the canonical bytes of the entry as it is stored now, so that a change to any
+// hashed column fails verification.
+func (s *Store) Chain(ctx context.Context, room chat.RoomID, after chat.Seq, limit int) ([]chat.Link, error) {
+	ms, err := scanMessages(s.db.Read.QueryContext(ctx, selectChain, string(room), int64(after), chainLimit(limit)))
+	if err == nil && len(ms) == 0 {
+		err = roomExists(ctx, s.db.Read, room)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chat/sqlite: chain of %s: %w", room, err)
+	}
+	links := make([]chat.Link, len(ms))
+	for i := range ms {
+		links[i] = chat.Link{Seq: ms[i].Seq, Prev: ms[i].Prev, Hash: ms[i].Hash, Canonical: ms[i].Canonical()}
+	}
+	return links, nil
+}
+
+// scanMessage reads a row of messageColumns.
+func scanMessage(sc scanner) (chat.Message, error) {
+	var (
+		m                                       chat.Message
+		room, kind, sender, senderUnit          string
+		clientID                                sql.NullString
+		seq, replyTo, target, edited, retracted int64
+		mentions                                string
+		occurred                                sql.NullInt64
+		created                                 int64
+		payload                                 []byte
+	)
+	err := sc.Scan(&room, &seq, &kind, &sender, &senderUnit, &clientID, &replyTo, &mentions, &m.Body,
+		&payload, &target, &occurred, &created, &m.Prev, &m.Hash, &edited, &retracted, &m.Countable)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	m.Room, m.Seq, m.Kind = chat.RoomID(room), chat.Seq(seq), chat.Kind(kind)
+	m.Sender, m.SenderUnit, m.ClientID = acl.UserID(sender), acl.UnitID(senderUnit), clientID.String
+	m.ReplyTo, m.Target, m.Edited, m.Retracted = chat.Seq(replyTo), chat.Seq(target), chat.Seq(edited), chat.Seq(retracted)
+	if payload != nil {
+		m.Payload = payload
+	}
+	m.OccurredAt, m.CreatedAt = fromMicros(occurred), time.UnixMicro(created).UTC()
+	if m.Mentions, err = decodeMentions(mentions); err != nil {
+		return chat.Message{}, err
+	}
+	return m, nil
+}
+
+// scanMessages reads every row of rows, as QueryContext returned them.
+func scanMessages(rows *sql.Rows, err error) ([]chat.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []chat.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
