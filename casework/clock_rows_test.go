@@ -128,7 +128,7 @@ var rowCases = map[string][]rowCase{
 		{clock: "CR-PRC-01", start: "2026-09-13 10:00", events: []ev{{"extend", "2026-09-20 10:00", "special", ""}}, want: "2026-09-30 24:00", why: "+3 d"},
 	},
 	"CR-BAIL-01": {{clock: "CR-BAIL-01", start: "2025-10-07 10:00", want: "2026-10-08 24:00", why: "12 m ending on National Day 2026"}},
-	"CR-RSL-01": {{clock: "CR-RSL-01", start: "2025-08-31 10:00", want: "2026-02-28 24:00", why: "6 m from a month end to Feb 28 2026, a 调休 Saturday"}},
+	"CR-RSL-01":  {{clock: "CR-RSL-01", start: "2025-08-31 10:00", want: "2026-02-28 24:00", why: "6 m from a month end to Feb 28 2026, a 调休 Saturday"}},
 	"CR-PRS-00": {
 		{clock: "CR-PRS-00.suspect", start: "2025-12-29 10:00", want: "2026-01-04 24:00", why: "3 d ending New Year 2026, rolls to 调休 Sunday Jan 4"},
 		{clock: "CR-PRS-00.victim", start: "2025-12-29 10:00", want: "2026-01-04 24:00", why: "same"},
