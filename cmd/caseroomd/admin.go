@@ -75,16 +75,12 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	switch cmd {
 	case "create-user":
-		pw := *password
-		if pw == "" {
-			pw = token.GeneratePassword()
-		}
-		u, err := d.CreateUser(ctx, acl.NewUser{Username: *username, Name: *name, Unit: acl.UnitID(*unit), Roles: splitRoles(*roles), Password: pw})
+		u, pw, err := d.CreateUser(ctx, acl.NewUser{Username: *username, Name: *name, Unit: acl.UnitID(*unit), Roles: splitRoles(*roles), Password: *password})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created user %s (%s)\n", u.ID, u.Username)
-		if *password == "" {
+		if pw != "" {
 			fmt.Fprintf(stdout, "password (shown once): %s\n", pw)
 		}
 		return a.syncUnitRoom(ctx, u.Unit)
@@ -106,7 +102,8 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return nil
 	case "set-roles":
-		return d.SetRoles(ctx, acl.UserID(*user), splitRoles(*roles))
+		_, err := d.SetRoles(ctx, acl.UserID(*user), splitRoles(*roles))
+		return err
 	case "unlock":
 		return d.Unlock(ctx, acl.UserID(*user))
 	case "create-unit":

@@ -118,7 +118,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		MaxText: cfg.MaxText, MaxUpload: cfg.MaxUpload, PostRate: cfg.PostRate})
 	a.hub = chat.NewHub(a.st.chat, a.broker, log.With("pkg", "hub"), chat.HubOptions{})
 
-	a.dir = acl.NewDirectory(a.st.acl, a.guard, passwordHasher{a.auth}, a.kinds, a.now, log.With("pkg", "acl"))
+	a.dir = acl.NewDirectory(a.st.acl, a.guard, a.auth, a.kinds, a.now, log.With("pkg", "acl"))
+	a.dir.GeneratePassword = func() (string, error) { return token.GeneratePassword(), nil }
 	a.dir.OnUnitCreated = func(ctx context.Context, u acl.Unit) error {
 		_, err := a.chat.EnsureUnitRoom(ctx, u, acl.ConsoleSubject())
 		return err
