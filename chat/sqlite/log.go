@@ -87,6 +87,9 @@ func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (d
 // and dup; then it has written nothing.
 func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
 	e := *m
+	if err := checkEntry(&e); err != nil {
+		return e, false, err // not even worth a look for an earlier post
+	}
 	ef, invalidErr := decodeEffect(&e)
 	var (
 		head     int64
@@ -146,7 +149,7 @@ func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error)
 		micros(e.OccurredAt), e.CreatedAt.UnixMicro(), nullBytes(e.Prev), e.Hash, e.Countable)
 	n, err := affected(res, err)
 	if err != nil {
-		return false, fmt.Errorf("insert entry %d: %w", e.Seq, dbError(err))
+		return false, fmt.Errorf("insert entry %d: %w", e.Seq, err) // never a duplicate seq: the head is ours
 	}
 	if n == 0 {
 		return false, nil
@@ -282,22 +285,32 @@ func (s *Store) Versions(ctx context.Context, room chat.RoomID, seq chat.Seq) ([
 // the canonical bytes of the entry as it is stored now, so that a change to any
 // hashed column fails verification.
 func (s *Store) Chain(ctx context.Context, room chat.RoomID, after chat.Seq, limit int) ([]chat.Link, error) {
-	ms, err := scanMessages(s.db.Read.QueryContext(ctx, selectChain, string(room), int64(after), chainLimit(limit)))
-	if err == nil && len(ms) == 0 {
+	links, err := scanLinks(s.db.Read.QueryContext(ctx, selectChain, string(room), int64(after), chainLimit(limit)))
+	if err == nil && len(links) == 0 {
 		err = roomExists(ctx, s.db.Read, room)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("chat/sqlite: chain of %s: %w", room, err)
 	}
-	links := make([]chat.Link, len(ms))
-	for i := range ms {
-		links[i] = chat.Link{Seq: ms[i].Seq, Prev: ms[i].Prev, Hash: ms[i].Hash, Canonical: ms[i].Canonical()}
-	}
 	return links, nil
 }
 
-// scanMessage reads a row of messageColumns.
+// scanMessage reads a row of messageColumns. Mentions that are not a JSON
+// array, which only a change past the store can make, are an error.
 func scanMessage(sc scanner) (chat.Message, error) {
+	m, mentions, err := scanEntry(sc)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	if m.Mentions, err = decodeMentions(mentions); err != nil {
+		return chat.Message{}, err
+	}
+	return m, nil
+}
+
+// scanEntry reads a row of messageColumns but leaves its mentions undecoded:
+// it returns them as stored.
+func scanEntry(sc scanner) (chat.Message, string, error) {
 	var (
 		m                                       chat.Message
 		room, kind, sender, senderUnit          string
@@ -311,19 +324,14 @@ func scanMessage(sc scanner) (chat.Message, error) {
 	err := sc.Scan(&room, &seq, &kind, &sender, &senderUnit, &clientID, &replyTo, &mentions, &m.Body,
 		&payload, &target, &occurred, &created, &m.Prev, &m.Hash, &edited, &retracted, &m.Countable)
 	if err != nil {
-		return chat.Message{}, err
+		return chat.Message{}, "", err
 	}
 	m.Room, m.Seq, m.Kind = chat.RoomID(room), chat.Seq(seq), chat.Kind(kind)
 	m.Sender, m.SenderUnit, m.ClientID = acl.UserID(sender), acl.UnitID(senderUnit), clientID.String
 	m.ReplyTo, m.Target, m.Edited, m.Retracted = chat.Seq(replyTo), chat.Seq(target), chat.Seq(edited), chat.Seq(retracted)
-	if payload != nil {
-		m.Payload = payload
-	}
+	m.Payload = payload // NULL is nil
 	m.OccurredAt, m.CreatedAt = fromMicros(occurred), time.UnixMicro(created).UTC()
-	if m.Mentions, err = decodeMentions(mentions); err != nil {
-		return chat.Message{}, err
-	}
-	return m, nil
+	return m, mentions, nil
 }
 
 // scanMessages reads every row of rows, as QueryContext returned them.
@@ -341,4 +349,28 @@ func scanMessages(rows *sql.Rows, err error) ([]chat.Message, error) {
 		ms = append(ms, m)
 	}
 	return ms, rows.Err()
+}
+
+// scanLinks reads every row of rows as the link Chain returns. A link whose
+// mentions do not decode gets canonical bytes that cannot match its hash.
+func scanLinks(rows *sql.Rows, err error) ([]chat.Link, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var links []chat.Link
+	for rows.Next() {
+		m, mentions, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		l := chat.Link{Seq: m.Seq, Prev: m.Prev, Hash: m.Hash}
+		if m.Mentions, err = decodeMentions(mentions); err != nil {
+			l.Canonical = []byte("undecodable mentions " + mentions)
+		} else {
+			l.Canonical = m.Canonical()
+		}
+		links = append(links, l)
+	}
+	return links, rows.Err()
 }

@@ -30,13 +30,9 @@ type effect struct {
 	archived bool             // RoomArchive
 }
 
-// decodeEffect checks m's own fields and decodes the effect of its kind. Every
-// error wraps chat.ErrInvalid.
+// decodeEffect decodes the effect of m's kind. Every error wraps chat.ErrInvalid.
 func decodeEffect(m *chat.Message) (effect, error) {
 	var ef effect
-	if err := checkEntry(m); err != nil {
-		return ef, err
-	}
 	switch m.Kind {
 	case chat.RoomCreate:
 		var p chat.RoomCreated
@@ -113,6 +109,9 @@ func checkCreate(r chat.Room, created *chat.Message) error {
 	}
 	if created.Room != r.ID {
 		return invalid("room", "the created entry is for another room")
+	}
+	if r.Archived {
+		return invalid("archived", "a new room cannot be archived")
 	}
 	for _, f := range []struct{ name, v string }{
 		{"id", string(r.ID)}, {"kind", string(r.Kind)}, {"name", r.Name},

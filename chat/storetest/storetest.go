@@ -362,6 +362,12 @@ func createRoomMakesMembers(t *testing.T, s chat.Store) {
 	bad, badCreated = newRoom("bad", chat.GroupRoom)
 	bad.Name = "another name"
 	checkErr(t, "CreateRoom(bad) named otherwise in its payload", s.CreateRoom(ctx, bad, badCreated), chat.ErrInvalid)
+	bad, badCreated = newRoom("bad", chat.GroupRoom)
+	bad.Archived = true
+	checkErr(t, "CreateRoom(bad) archived", s.CreateRoom(ctx, bad, badCreated), chat.ErrInvalid)
+	bad, badCreated = newRoom("bad", chat.GroupRoom)
+	badCreated.Room = "elsewhere"
+	checkErr(t, "CreateRoom(bad) opened by an entry of another room", s.CreateRoom(ctx, bad, badCreated), chat.ErrInvalid)
 	_, err = s.Room(ctx, "bad")
 	checkErr(t, "Room(bad)", err, chat.ErrNotFound)
 

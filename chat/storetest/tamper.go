@@ -66,6 +66,7 @@ func tamperUpdateAnyHashedColumn(t *testing.T, s chat.Store, exec Exec) {
 		`reply_to = reply_to + 1`,
 		`mentions = '["carol","bob"]'`,
 		`mentions = '[]'`,
+		`mentions = 'not a JSON array'`,
 		`payload = NULL`,
 		`payload = '{"n": 2, "a": [1,2]}'`,
 		`payload = '{"a": [1,2], "n": 1}'`, // the same JSON value, other bytes
