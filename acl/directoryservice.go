@@ -39,6 +39,9 @@ const (
 	// RuleNoSelfDisable refuses anyone disabling or enabling their own account,
 	// so that the last administrator cannot lock everyone out by a slip.
 	RuleNoSelfDisable = "no-self-disable"
+	// RuleAuditWholeRegion refuses the acl audit streams, which span the whole
+	// region, to auditors and security administrators below the region level.
+	RuleAuditWholeRegion = "audit-whole-region"
 )
 
 // ConsoleUser is the actor id of ConsoleSubject in audit records. It is
@@ -121,6 +124,18 @@ func (d *Directory) Kind(id UnitKind) (KindInfo, bool) {
 		}
 	}
 	return KindInfo{}, false
+}
+
+// maxTarget bounds what of an input id reaches an audit record, so that a
+// refused request cannot fill the denials stream with its body.
+const maxTarget = 128
+
+// clip shortens an id taken from input to maxTarget bytes of valid UTF-8.
+func clip(id string) string {
+	if len(id) <= maxTarget {
+		return id
+	}
+	return strings.ToValidUTF8(id[:maxTarget], "") + "…"
 }
 
 // subject returns the acting subject of ctx.
@@ -306,7 +321,7 @@ func (d *Directory) CreateUnit(ctx context.Context, u Unit) (Unit, error) {
 	if err != nil {
 		return Unit{}, err
 	}
-	if err := d.check(ctx, who, CreateUnit, Resource{Kind: "unit", ID: string(u.ID), Unit: u.ID, Region: u.Region}); err != nil {
+	if err := d.check(ctx, who, CreateUnit, Resource{Kind: "unit", ID: clip(string(u.ID)), Unit: UnitID(clip(string(u.ID))), Region: RegionCode(clip(string(u.Region)))}); err != nil {
 		return Unit{}, err
 	}
 	if _, ok := d.Kind(u.Kind); !ok {
@@ -381,7 +396,7 @@ func (d *Directory) DisableUnit(ctx context.Context, id UnitID, disabled bool) e
 	if err != nil {
 		return err
 	}
-	if err := d.check(ctx, who, DisableUnit, Resource{Kind: "unit", ID: string(id), Unit: id}); err != nil {
+	if err := d.check(ctx, who, DisableUnit, Resource{Kind: "unit", ID: clip(string(id)), Unit: UnitID(clip(string(id)))}); err != nil {
 		return err
 	}
 	rec := d.record(who, DisableUnit, "unit:"+string(id), map[string]any{"disabled": disabled})
@@ -409,7 +424,7 @@ func (d *Directory) Unit(ctx context.Context, id UnitID) (Unit, error) {
 	if err != nil {
 		return Unit{}, err
 	}
-	if err := d.check(ctx, who, ReadDirectory, Resource{Kind: "unit", ID: string(id), Unit: id}); err != nil {
+	if err := d.check(ctx, who, ReadDirectory, Resource{Kind: "unit", ID: clip(string(id)), Unit: UnitID(clip(string(id)))}); err != nil {
 		return Unit{}, err
 	}
 	return d.store.Unit(ctx, id)
@@ -441,7 +456,7 @@ func (d *Directory) CreateUser(ctx context.Context, nu NewUser) (User, string, e
 		return User{}, "", err
 	}
 	username := strings.ToLower(strings.TrimSpace(nu.Username))
-	res := Resource{Kind: "user", ID: username, Unit: nu.Unit}
+	res := Resource{Kind: "user", ID: clip(username), Unit: UnitID(clip(string(nu.Unit)))}
 	if err := d.check(ctx, who, CreateUser, res); err != nil {
 		return User{}, "", err
 	}
@@ -595,7 +610,7 @@ func (d *Directory) DisableUser(ctx context.Context, id UserID, disabled bool) e
 	if err != nil {
 		return err
 	}
-	res := Resource{Kind: "user", ID: string(id)}
+	res := Resource{Kind: "user", ID: clip(string(id))}
 	if err := d.check(ctx, who, DisableUser, res); err != nil {
 		return err
 	}
@@ -624,7 +639,7 @@ func (d *Directory) ResetPassword(ctx context.Context, id UserID, newPassword st
 	if err != nil {
 		return "", err
 	}
-	if err := d.check(ctx, who, ResetPassword, Resource{Kind: "user", ID: string(id)}); err != nil {
+	if err := d.check(ctx, who, ResetPassword, Resource{Kind: "user", ID: clip(string(id))}); err != nil {
 		return "", err
 	}
 	u, _, err := d.user(ctx, id)
@@ -665,7 +680,7 @@ func (d *Directory) SetRoles(ctx context.Context, id UserID, roles []Role) (User
 	if err != nil {
 		return User{}, err
 	}
-	res := Resource{Kind: "user", ID: string(id)}
+	res := Resource{Kind: "user", ID: clip(string(id))}
 	if id == who.User {
 		return User{}, d.refuse(ctx, who, GrantRoles, res, RuleNoSelfGrant, "Nobody can grant or change their own roles.")
 	}
@@ -699,7 +714,7 @@ func (d *Directory) Unlock(ctx context.Context, id UserID) error {
 	if err != nil {
 		return err
 	}
-	if err := d.check(ctx, who, UnlockUser, Resource{Kind: "user", ID: string(id)}); err != nil {
+	if err := d.check(ctx, who, UnlockUser, Resource{Kind: "user", ID: clip(string(id))}); err != nil {
 		return err
 	}
 	rec := d.record(who, UnlockUser, "user:"+string(id), map[string]any{})
@@ -727,7 +742,7 @@ func (d *Directory) User(ctx context.Context, id UserID) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := d.check(ctx, who, ReadDirectory, Resource{Kind: "user", ID: string(id)}); err != nil {
+	if err := d.check(ctx, who, ReadDirectory, Resource{Kind: "user", ID: clip(string(id))}); err != nil {
 		return User{}, err
 	}
 	return d.store.User(ctx, id)
@@ -739,7 +754,9 @@ func (d *Directory) User(ctx context.Context, id UserID) (User, error) {
 // stream; the security administrator (ReadSecurityLog) reviews the security
 // events — logins, lockouts and sessions (auth) and refused actions (denials) —
 // but not the directory stream, which records the administrators' own acts,
-// their own included, and is the auditor's alone. limit is 1 to 1000.
+// their own included, and is the auditor's alone. These streams are not split by
+// region, so a reader must also sit at the region root (RootRegion): a league's
+// auditor is refused by RuleAuditWholeRegion. limit is 1 to 1000.
 func (d *Directory) Audit(ctx context.Context, stream string, after int64, limit int) ([]audit.Entry, error) {
 	who, err := subject(ctx)
 	if err != nil {
@@ -758,6 +775,12 @@ func (d *Directory) Audit(ctx context.Context, stream string, after int64, limit
 	}
 	if err != nil {
 		return nil, err
+	}
+	// RULE invariant 6 and the auditor's jurisdiction: these streams are not split
+	// by region, so only the region-level administrators read them.
+	if !d.guard.Regions().Covers(who.Region, RootRegion) {
+		return nil, d.refuse(ctx, who, ReadAudit, res, RuleAuditWholeRegion,
+			"The directory, sign-in and denial records cover the whole region; only auditors and security administrators at the region level read them.")
 	}
 	if after < 0 {
 		return nil, Invalid("after", "must not be negative")

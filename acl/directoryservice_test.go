@@ -448,6 +448,16 @@ func TestCreateUserRefusesBadInput(t *testing.T) {
 	}
 }
 
+func TestRefusedInputIsClippedInTheAuditRecord(t *testing.T) {
+	e := mustDirEnv(t)
+	long := strings.Repeat("x", 1<<20)
+	_, _, err := e.dir.CreateUser(e.as("court.officer1"), acl.NewUser{Username: long, Name: "x", Unit: acl.UnitID(long)})
+	wantDenied(t, "CreateUser(1 MiB username) by an officer", err, "sysadmin-directory")
+	if d := lastDenial(t, e); len(d.Target)+len(d.Detail) > 512 {
+		t.Errorf("the denial recorded %d bytes of target and %d of detail", len(d.Target), len(d.Detail))
+	}
+}
+
 func TestCreateUnitRefusesBadInput(t *testing.T) {
 	e := mustDirEnv(t)
 	sys := e.as("sys.admin")
@@ -650,6 +660,17 @@ func TestAuditStreamsFollowSeparationOfDuties(t *testing.T) {
 	wantInvalid(t, "Audit(limit 0)", err, "limit")
 	_, err = e.dir.Audit(aud, audit.StreamDirectory, -1, 10)
 	wantInvalid(t, "Audit(after -1)", err, "after")
+	// A league's auditor does not read the region-wide streams.
+	leagueAudit, err := e.dir.CreateUnit(e.console, acl.Unit{Kind: acl.Committee, Region: "150100", Name: "中共呼和浩特市委政法委员会"})
+	mustOK(t, "CreateUnit(league committee)", err)
+	_, pw, err := e.dir.CreateUser(e.console, acl.NewUser{Username: "audit.league", Name: "市审计员", Unit: leagueAudit.ID, Roles: []acl.Role{acl.Auditor}})
+	mustOK(t, "CreateUser(league auditor)", err)
+	e.password["audit.league"] = pw
+	league := e.as("audit.league")
+	e.unchanged("league auditor", 1, func() {
+		_, err := e.dir.Audit(league, audit.StreamDenials, 0, 10)
+		wantDenied(t, "Audit by a league auditor", err, acl.RuleAuditWholeRegion)
+	})
 	es, err := e.dir.Audit(aud, audit.StreamDirectory, 2, 3)
 	if err != nil || len(es) != 3 || es[0].Seq != 3 {
 		t.Errorf("Audit(directory, after 2, limit 3) = %d entries from %v, %v", len(es), es, err)

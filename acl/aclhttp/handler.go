@@ -631,7 +631,8 @@ type entriesView struct {
 }
 
 // audit answers a page of an acl audit stream: directory (auditors), auth and
-// denials (auditors and security administrators); see acl.Directory.Audit.
+// denials (auditors and security administrators), to readers at the region
+// root only, since these streams span the whole region; see acl.Directory.Audit.
 func (h *handler) audit(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.subject(w, r); !ok {
 		return
