@@ -58,17 +58,49 @@ func decodeStrict(fsys fs.FS, file string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		line := 1 + bytes.Count(b[:min(int(dec.InputOffset()), len(b))], []byte("\n"))
+		// encoding/json reports where it stopped reading, which is the end of the
+		// value; find the line of the offending field or value instead.
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return fmt.Errorf("%s: line %d: %s: %v", file, line, te.Field, err)
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s: line %d: %s: %v", file, lineAt(b, int(te.Offset)), jsonPath(te.Field), err)
 		}
-		return fmt.Errorf("%s: line %d: %v", file, line, err)
+		if m := quoted.FindString(err.Error()); m != "" {
+			if i := bytes.Index(b, []byte(m)); i >= 0 {
+				// A bad value (e.g. a period) sits after its key: name the key too.
+				if k := keyBefore.FindSubmatch(b[max(0, i-80):i]); k != nil {
+					return fmt.Errorf("%s: line %d: %s: %v", file, lineAt(b, i), k[1], err)
+				}
+				return fmt.Errorf("%s: line %d: %v", file, lineAt(b, i), err)
+			}
+		}
+		return fmt.Errorf("%s: %v", file, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%s: trailing data after the JSON value", file)
 	}
 	return nil
+}
+
+var (
+	quoted    = regexp.MustCompile(`"[^"]+"`)
+	keyBefore = regexp.MustCompile(`"([a-z_]+)"\s*:\s*$`)
+)
+
+// lineAt returns the 1-based line of byte offset off in b.
+func lineAt(b []byte, off int) int {
+	return 1 + bytes.Count(b[:max(0, min(off, len(b)))], []byte("\n"))
+}
+
+// jsonPath drops Go's names of embedded structs (e.g. "Machine.") from a field
+// path, leaving the JSON names.
+func jsonPath(field string) string {
+	var keep []string
+	for _, part := range strings.Split(field, ".") {
+		if part != "" && !(part[0] >= 'A' && part[0] <= 'Z') {
+			keep = append(keep, part)
+		}
+	}
+	return strings.Join(keep, ".")
 }
 
 // jsonFiles lists dir's *.json files in name order.
