@@ -274,8 +274,10 @@ const defaultPage = 50
 // A page is a HistoryQuery as bounds of a query: seq in (after, before),
 // created_at in [since, until), at most limit entries, the first ones unless
 // last is set, in which case the last ones (History still returns them in
-// ascending order). Without After or Since a query asks for the last page
-// before Before or Until, or the room's latest page when neither is set.
+// ascending order). A query with Before and no After asks for the last page
+// before Before; any other for the first page after After (0: from the start,
+// as a client resumes that has seen nothing), so that paging forward from 0
+// reads a whole log.
 type page struct {
 	after, before int64
 	since, until  int64
@@ -298,7 +300,7 @@ func pageOf(q chat.HistoryQuery) page {
 		p.limit = defaultPage
 	}
 	p.limit = min(p.limit, chat.MaxPage)
-	p.last = p.after == 0 && q.Since.IsZero()
+	p.last = q.Before > 0 && p.after == 0
 	return p
 }
 

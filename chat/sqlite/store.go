@@ -120,8 +120,8 @@ func nullString(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
-// roomExists reports whether room is stored; methods call it only when a query
-// found nothing, to tell an empty answer from an unknown room.
+// roomExists returns nil if room is stored, else chat.ErrNotFound; methods call
+// it only when a query found nothing, to tell an empty answer from an unknown room.
 func roomExists(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, room chat.RoomID) error {

@@ -847,13 +847,16 @@ func historyAfterBeforeAndTime(t *testing.T, s chat.Store) {
 		{chat.HistoryQuery{Before: 3, Limit: 5}, span(1, 2)},
 		{chat.HistoryQuery{Before: 1}, nil},
 		{chat.HistoryQuery{After: 10, Before: 13}, span(11, 12)},
-		{chat.HistoryQuery{Limit: 5}, span(26, 30)},
+		{chat.HistoryQuery{Limit: 5}, span(1, 5)},
+		{chat.HistoryQuery{Before: 31, Limit: 5}, span(26, 30)},
 		{chat.HistoryQuery{}, span(1, 30)},
 		{chat.HistoryQuery{Since: at(10), Until: at(15)}, span(10, 14)},
 		{chat.HistoryQuery{Since: at(10), Limit: 3}, span(10, 12)},
 		{chat.HistoryQuery{Since: at(10).Add(500 * time.Nanosecond), Limit: 3}, span(11, 13)},
-		{chat.HistoryQuery{Until: at(5), Limit: 2}, span(3, 4)},
-		{chat.HistoryQuery{Until: at(5).Add(time.Nanosecond), Limit: 2}, span(4, 5)},
+		{chat.HistoryQuery{Until: at(5)}, span(1, 4)},
+		{chat.HistoryQuery{Until: at(5).Add(time.Nanosecond)}, span(1, 5)},
+		{chat.HistoryQuery{Before: 20, Since: at(10), Limit: 3}, span(17, 19)},
+		{chat.HistoryQuery{Before: 20, Until: at(10), Limit: 3}, span(7, 9)},
 		{chat.HistoryQuery{After: 20, Since: at(10), Until: at(25)}, span(21, 24)},
 		{chat.HistoryQuery{Since: at(31)}, nil},
 	} {
@@ -881,11 +884,12 @@ func historyLimitIsCapped(t *testing.T, s chat.Store) {
 		q    chat.HistoryQuery
 		want []chat.Seq
 	}{
-		{chat.HistoryQuery{}, span(last-49, last)},
-		{chat.HistoryQuery{Limit: -5}, span(last-49, last)},
-		{chat.HistoryQuery{Limit: 10 * chat.MaxPage}, span(last-chat.MaxPage+1, last)},
+		{chat.HistoryQuery{}, span(1, 50)},
+		{chat.HistoryQuery{Limit: -5}, span(1, 50)},
+		{chat.HistoryQuery{Limit: 10 * chat.MaxPage}, span(1, chat.MaxPage)},
 		{chat.HistoryQuery{After: 1, Limit: 10 * chat.MaxPage}, span(2, chat.MaxPage+1)},
 		{chat.HistoryQuery{After: 1}, span(2, 51)},
+		{chat.HistoryQuery{Before: last + 1}, span(last-49, last)},
 		{chat.HistoryQuery{Before: last, Limit: 10 * chat.MaxPage}, span(last-chat.MaxPage, last-1)},
 	} {
 		if got := seqs(mustHistory(t, s, "r1", tc.q)); !slices.Equal(got, tc.want) {
@@ -895,6 +899,9 @@ func historyLimitIsCapped(t *testing.T, s chat.Store) {
 	links, err := s.Chain(ctx, "r1", 0, 10*chat.MaxPage)
 	if err != nil || len(links) != chat.MaxPage {
 		t.Errorf("Chain(r1, 0, %d) = %d links, %v; want %d, nil", 10*chat.MaxPage, len(links), err, chat.MaxPage)
+	}
+	if got := seqs(mustAll(t, s, "r1")); !slices.Equal(got, span(1, last)) {
+		t.Errorf("History(r1) paged forward from 0 = %d entries, want %d", len(got), last)
 	}
 	mustVerify(t, s, "r1") // across pages
 }
