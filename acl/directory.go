@@ -105,7 +105,9 @@ type Store interface {
 	SetUserDisabled(ctx context.Context, id UserID, disabled bool, at time.Time, rec audit.Record) error
 	// SetPassword replaces the hash, clears a lockout and revokes every session.
 	SetPassword(ctx context.Context, id UserID, hash string, at time.Time, rec audit.Record) error
-	SetRoles(ctx context.Context, id UserID, roles []Role, rec audit.Record) error
+	// SetRoles replaces a user's roles and, since roles travel in access tokens,
+	// revokes every session of theirs in the same transaction.
+	SetRoles(ctx context.Context, id UserID, roles []Role, at time.Time, rec audit.Record) error
 
 	// Credentials returns what login checks, by username.
 	Credentials(ctx context.Context, username string) (Credentials, error)

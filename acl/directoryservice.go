@@ -673,8 +673,8 @@ func (d *Directory) ResetPassword(ctx context.Context, id UserID, newPassword st
 // user holds two of sysadmin, secadmin and auditor. Unknown users answer
 // ErrNotFound. Needs GrantRoles (secadmin).
 //
-// The roles are written into access tokens, so the user's current tokens carry
-// the old roles until they expire or are refreshed (AuthConfig.AccessTTL).
+// The roles are written into access tokens, so the store revokes the user's
+// sessions with the change: they sign in again and get tokens with the new roles.
 func (d *Directory) SetRoles(ctx context.Context, id UserID, roles []Role) (User, error) {
 	who, err := subject(ctx)
 	if err != nil {
@@ -700,9 +700,10 @@ func (d *Directory) SetRoles(ctx context.Context, id UserID, roles []Role) (User
 	}
 	rec := d.record(who, GrantRoles, "user:"+string(id), map[string]any{
 		"roles": roleStrings(norm), "previous": roleStrings(u.Roles)})
-	if err := d.store.SetRoles(ctx, id, norm, rec); err != nil {
+	if err := d.store.SetRoles(ctx, id, norm, d.now(), rec); err != nil {
 		return User{}, fmt.Errorf("acl: set roles of %s: %w", id, err)
 	}
+	d.revoked(id)
 	u.Roles = norm
 	return u, nil
 }

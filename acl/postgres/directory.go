@@ -287,7 +287,10 @@ func (s *Store) SetPassword(ctx context.Context, id acl.UserID, hash string, at 
 }
 
 // SetRoles replaces the roles of user id; an unknown id is acl.ErrNotFound.
-func (s *Store) SetRoles(ctx context.Context, id acl.UserID, roles []acl.Role, rec audit.Record) error {
+func (s *Store) SetRoles(ctx context.Context, id acl.UserID, roles []acl.Role, at time.Time, rec audit.Record) error {
+	if at.IsZero() {
+		return fmt.Errorf("acl/postgres: set roles of %s: a revocation needs a time: %w", id, acl.ErrInvalid)
+	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("acl/postgres: set roles: %w", err)
@@ -295,6 +298,9 @@ func (s *Store) SetRoles(ctx context.Context, id acl.UserID, roles []acl.Role, r
 	defer tx.Rollback(ctx)
 	if err := oneRow(tx.Exec(ctx, updateRoles, encodeRoles(roles), id)); err != nil {
 		return fmt.Errorf("acl/postgres: set roles of %s: %w", id, dbError(err))
+	}
+	if _, err := tx.Exec(ctx, revokeUserSessions, micros(at), id); err != nil {
+		return fmt.Errorf("acl/postgres: set roles of %s: revoke sessions: %w", id, err)
 	}
 	if err := appendAudit(ctx, tx, rec); err != nil {
 		return fmt.Errorf("acl/postgres: set roles of %s: %w", id, err)

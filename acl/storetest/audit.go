@@ -32,7 +32,7 @@ func everyChangeIsAudited(t *testing.T, s acl.Store) {
 		{audit.StreamDirectory, "CreateUnit", func(r audit.Record) error { return s.CreateUnit(ctx, unit, r) }},
 		{audit.StreamDirectory, "SetUnitDisabled", func(r audit.Record) error { return s.SetUnitDisabled(ctx, unit.ID, true, r) }},
 		{audit.StreamDirectory, "CreateUser", func(r audit.Record) error { return s.CreateUser(ctx, carol, phc("u-carol"), r) }},
-		{audit.StreamDirectory, "SetRoles", func(r audit.Record) error { return s.SetRoles(ctx, carol.ID, []acl.Role{acl.Clerk}, r) }},
+		{audit.StreamDirectory, "SetRoles", func(r audit.Record) error { return s.SetRoles(ctx, carol.ID, []acl.Role{acl.Clerk}, t0, r) }},
 		{audit.StreamDirectory, "SetPassword", func(r audit.Record) error { return s.SetPassword(ctx, carol.ID, "h2", r.At, r) }},
 		{audit.StreamAuth, "LoginFailed", func(r audit.Record) error {
 			_, err := s.LoginFailed(ctx, carol.ID, 5, t0.Add(time.Hour), r)

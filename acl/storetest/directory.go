@@ -189,14 +189,24 @@ func usersAreFilteredAndOrdered(t *testing.T, s acl.Store) {
 func setRolesReplacesRoles(t *testing.T, s acl.Store) {
 	ctx := t.Context()
 	seedDirectory(t, s)
+	mustLogin(t, s, alice, "s-alice-roles", "tok-alice-roles", t0)
+	mustLogin(t, s, bob, "s-bob-roles", "tok-bob-roles", t0)
 	for _, roles := range [][]acl.Role{{acl.Auditor}, {acl.SecAdmin, acl.SysAdmin, acl.Leader}, nil} {
-		mustOK(t, "SetRoles", s.SetRoles(ctx, alice, roles, rec(audit.StreamDirectory, "user.roles", string(alice))))
+		mustOK(t, "SetRoles", s.SetRoles(ctx, alice, roles, t0, rec(audit.StreamDirectory, "user.roles", string(alice))))
 		if got := mustUser(t, s, alice).Roles; !slices.Equal(got, roles) {
 			t.Errorf("User(%q).Roles after SetRoles(%v) = %v, want %v", alice, roles, got, roles)
 		}
 	}
 	if got := mustUser(t, s, bob).Roles; !slices.Equal(got, seedUsers[1].Roles) {
 		t.Errorf("User(%q).Roles = %v after changing another user's, want %v", bob, got, seedUsers[1].Roles)
+	}
+	// Roles travel in access tokens: changing them ends the user's sessions, and
+	// only theirs.
+	if active, err := s.SessionActive(ctx, "s-alice-roles"); err != nil || active {
+		t.Errorf("SessionActive(alice's session) after SetRoles = %v, %v; want false", active, err)
+	}
+	if active, err := s.SessionActive(ctx, "s-bob-roles"); err != nil || !active {
+		t.Errorf("SessionActive(bob's session) after changing alice's roles = %v, %v; want true", active, err)
 	}
 }
 
@@ -270,7 +280,7 @@ func unknownIDsAnswerNotFound(t *testing.T, s acl.Store) {
 		{"User", func() error { _, err := s.User(ctx, "no-user"); return err }},
 		{"SetUserDisabled", func() error { return s.SetUserDisabled(ctx, "no-user", true, t0, d) }},
 		{"SetPassword", func() error { return s.SetPassword(ctx, "no-user", phc("x"), t0, d) }},
-		{"SetRoles", func() error { return s.SetRoles(ctx, "no-user", []acl.Role{acl.Officer}, d) }},
+		{"SetRoles", func() error { return s.SetRoles(ctx, "no-user", []acl.Role{acl.Officer}, t0, d) }},
 		{"Credentials", func() error { _, err := s.Credentials(ctx, "no-user"); return err }},
 		{"LoginFailed", func() error { _, err := s.LoginFailed(ctx, "no-user", 3, t0.Add(time.Hour), a); return err }},
 		{"LoginSucceeded", func() error {

@@ -288,18 +288,24 @@ func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 	}
 }
 
-func TestRefreshReadsTheDirectoryAgain(t *testing.T) {
+// TestRoleChangeEndsSessions: roles travel in access tokens, so changing them
+// revokes the user's sessions; the next login carries the new roles.
+func TestRoleChangeEndsSessions(t *testing.T) {
 	e := mustEnv(t)
 	tk := e.mustLogin(nil, "lisi", liPassword)
-	if err := e.store.SetRoles(e.ctx, liID, []acl.Role{acl.Officer, acl.Auditor}, audit.Record{Stream: audit.StreamDirectory, At: t0, Action: "user.roles", Outcome: audit.OK}); err != nil {
+	if err := e.store.SetRoles(e.ctx, liID, []acl.Role{acl.Officer, acl.Auditor}, t0, audit.Record{Stream: audit.StreamDirectory, At: t0, Action: "user.roles", Outcome: audit.OK}); err != nil {
 		t.Fatal(err)
 	}
-	next, err := e.refresh(nil, tk.Refresh)
-	if err != nil {
-		t.Fatalf("Refresh: %v", err)
+	e.auth.ForgetUser(liID) // what the Directory's OnSessionsRevoked hook does
+	if _, err := e.refresh(nil, tk.Refresh); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("Refresh after a role change = %v, want acl.ErrTokenInvalid", err)
 	}
+	if _, err := e.auth.VerifyAccess(e.ctx, tk.Access); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("VerifyAccess(old access token) after a role change = %v, want acl.ErrTokenInvalid", err)
+	}
+	next := e.mustLogin(nil, "lisi", liPassword)
 	if !slices.Equal(next.Subject.Roles, []acl.Role{acl.Officer, acl.Auditor}) {
-		t.Errorf("roles after refresh %v, want the new ones", next.Subject.Roles)
+		t.Errorf("roles after a new login %v, want the new ones", next.Subject.Roles)
 	}
 	s, err := e.auth.VerifyAccess(e.ctx, next.Access)
 	if err != nil || !s.Has(acl.Auditor) {

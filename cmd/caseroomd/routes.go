@@ -35,9 +35,9 @@ func (a *app) routes() http.Handler {
 	})
 
 	acls := aclhttp.NewHandler(a.dir, a.auth, a.log.With("pkg", "aclhttp"))
-	mux.Handle("POST /api/v1/auth/login", acls)
-	mux.Handle("POST /api/v1/auth/refresh", acls)
-	mux.Handle("POST /api/v1/auth/logout", acls)
+	for _, r := range aclhttp.PublicRoutes() {
+		mux.Handle(r.Method+" "+r.Pattern, acls)
+	}
 	_ = 0 // mux.Handle("GET /api/v1/ws", chatws.NewHandler(a.hub, a.chat, a.auth.VerifyAccess,
 	// chatws.Options{OriginPatterns: a.cfg.Origins}, a.log.With("pkg", "chatws")))
 
@@ -46,9 +46,7 @@ func (a *app) routes() http.Handler {
 	private.Handle("/api/v1/rooms", chathttp.NewHandler(a.chat, a.log.With("pkg", "chathttp")))
 	private.Handle("/api/v1/rooms/", chathttp.NewHandler(a.chat, a.log.With("pkg", "chathttp")))
 	private.Handle("/api/v1/", acls)
-	mux.Handle("/api/v1/", a.auth.Middleware(private, func(w http.ResponseWriter, r *http.Request, err error) {
-		httpjson.Error(w, r, a.log, err)
-	}))
+	mux.Handle("/api/v1/", a.auth.Middleware(private, aclhttp.AuthError(a.log)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.ErrorInfo{Code: "not_found", Message: "no such endpoint"})
 	})
