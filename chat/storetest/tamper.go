@@ -99,6 +99,12 @@ func tamperDeleteEntry(t *testing.T, s chat.Store, exec Exec) {
 	exec(t, s, `UPDATE chat_messages SET seq = -seq WHERE room = $1 AND seq > 5`, "closed")
 	exec(t, s, `UPDATE chat_messages SET seq = -seq - 1 WHERE room = $1 AND seq < 0`, "closed")
 	checkBroken(t, s, "closed", "deleting entry 5 and renumbering the rest", 5)
+
+	// Cutting entries off the end leaves a valid chain, but shorter than the
+	// room's head says.
+	tamperRoom(t, s, "tail")
+	exec(t, s, `DELETE FROM chat_messages WHERE room = $1 AND seq >= 9`, "tail")
+	checkBroken(t, s, "tail", "deleting entries 9 and 10", 9)
 }
 
 func tamperInsertForgedEntry(t *testing.T, s chat.Store, exec Exec) {
