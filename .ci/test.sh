@@ -59,12 +59,12 @@ as_pg() {
 }
 
 pg_port=$(free_port)
-mkdir -p "$work/pg" "$work/pgsock"
-[ "$(id -u)" = 0 ] && chown postgres "$work/pg" "$work/pgsock"
+mkdir -p "$work/pg" "$work/pgsock" "$work/pglog"
+if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg" "$work/pgsock" "$work/pglog"; fi
 log "starting PostgreSQL on 127.0.0.1:$pg_port"
 as_pg "$PGBIN/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 # A throwaway server: fsync off only makes the tests faster, it changes no result.
-as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60 \
+as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pglog/pg.log" -w -t 60 \
 	-o "-h 127.0.0.1 -p $pg_port -k $work/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null
 pg_pid=1
 

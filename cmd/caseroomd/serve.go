@@ -17,6 +17,7 @@ import (
 	"caseroom/acl"
 	"caseroom/acl/audit"
 	"caseroom/acl/token"
+	"caseroom/casework"
 	"caseroom/chat"
 	"caseroom/chat/membroker"
 	"caseroom/chat/redisbroker"
@@ -30,6 +31,7 @@ type app struct {
 	st      *stores
 	data    fs.FS // configs: embedded, or CASEROOM_CONFIGS
 	kinds   []acl.KindInfo
+	domain  *casework.Domain
 	guard   *acl.Guard
 	auth    *token.Auth
 	dir     *acl.Directory
@@ -58,6 +60,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	regions, err := acl.LoadRegions(a.data, "regions.csv")
 	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	// Procedures, clocks, the holiday calendar and evidence checklists.
+	if a.domain, err = casework.Load(a.data, "."); err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
 
