@@ -172,6 +172,9 @@ func (s *Service) append(ctx context.Context, m *Message, ifHead Seq) error {
 		return invalid("kind", fmt.Sprintf("unknown message kind %q", m.Kind))
 	}
 	m.Countable = spec.Countable
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = s.now() // the service's clock, so windows and days agree with it
+	}
 	dup, err := s.store.Append(ctx, m, ifHead)
 	if err != nil {
 		return err
@@ -259,7 +262,8 @@ func (s *Service) Open(ctx context.Context, r *Room, members []MemberRef, by acl
 	}
 	r.CreatedBy = by.User
 	payload, _ := json.Marshal(RoomCreated{Kind: r.Kind, Name: r.Name, OwnerUnit: r.OwnerUnit, Region: r.Region, Members: members})
-	m := &Message{Room: r.ID, Kind: RoomCreate, Sender: by.User, SenderUnit: by.Unit, Payload: payload}
+	m := &Message{Room: r.ID, Kind: RoomCreate, Sender: by.User, SenderUnit: by.Unit, Payload: payload, CreatedAt: s.now()}
+	r.CreatedAt = m.CreatedAt
 	if err := s.store.CreateRoom(ctx, *r, m); err != nil {
 		return err
 	}
@@ -469,6 +473,7 @@ func (s *Service) Post(ctx context.Context, id RoomID, in Post) (m Message, dup 
 	msg := &Message{Room: id, Kind: in.Kind, Sender: who.User, SenderUnit: who.Unit, ClientID: in.ClientID,
 		ReplyTo: in.ReplyTo, Mentions: in.Mentions, Body: in.Body, Payload: in.Payload}
 	msg.Countable = spec.Countable
+	msg.CreatedAt = s.now()
 	dup, err = s.store.Append(ctx, msg, 0)
 	if err != nil {
 		return Message{}, false, err
