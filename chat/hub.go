@@ -714,6 +714,18 @@ func (s *Session) pushLocked(f []byte) {
 	s.pushed++
 }
 
+// Send queues a frame of the transport's own (a reply such as pong or error)
+// behind what is queued; like any frame, it ends the session as slow if the
+// queue is full. It does nothing once the session has ended.
+func (s *Session) Send(frame []byte) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.pushLocked(frame)
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
 // ephemeral queues an ephemeral frame of room.
 func (s *Session) ephemeral(room RoomID, data []byte) {
 	s.mu.Lock()

@@ -1,0 +1,405 @@
+// Package chatws is caseroom's WebSocket transport: one socket per client
+// carries the server's events for all of the user's rooms — the backlog after
+// each seq the client names, then live entries — and a few light frames in
+// (typing, read markers, pings). Posting goes over HTTP (chathttp). The
+// protocol, every frame and every close code, is docs/protocol.md.
+//
+// Each connection has one reader goroutine and one writer loop (the handler's
+// own goroutine), which drains the hub's chat.Session: frames queued while the
+// writer was busy go out coalesced as one WebSocket message holding a JSON
+// array. Heartbeats are WebSocket pings from the server every PingInterval,
+// run by one timer per connection; a peer that does not answer within
+// WriteTimeout is dropped.
+package chatws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"caseroom/acl"
+	"caseroom/chat"
+)
+
+// Close codes (docs/protocol.md, "Close codes"). The standard ones used are
+// 1001 (going away: the server is stopping), 1008 (policy violation: a binary
+// message), 1009 (message too big: a frame above MaxClientFrame) and 1011
+// (internal error).
+const (
+	CloseBadHello     websocket.StatusCode = 4000 // the first frame was not a valid hello
+	CloseUnauthorized websocket.StatusCode = 4001 // no token, or a token that does not verify
+	CloseTokenExpired websocket.StatusCode = 4002 // the token has expired: refresh it and reconnect
+	CloseRevoked      websocket.StatusCode = 4003 // the session was revoked (logout, disabled, password changed)
+	CloseHelloTimeout websocket.StatusCode = 4004 // no hello within HelloTimeout
+	CloseSlowConsumer websocket.StatusCode = 4008 // the client fell behind its send queue: reconnect and resume
+)
+
+// Service is what the socket asks of chat.Service for client frames; the
+// subject is in the context.
+type Service interface {
+	MarkRead(ctx context.Context, room chat.RoomID, seq chat.Seq) (chat.Seq, error)
+	Typing(ctx context.Context, room chat.RoomID) error
+}
+
+// Options tune the handler. Zero fields take the defaults stated.
+type Options struct {
+	// OriginPatterns lists the origins allowed besides the request's own host
+	// (websocket.AcceptOptions.OriginPatterns); none by default.
+	OriginPatterns []string
+	// HelloTimeout is how long a new socket has to send its hello; default 5s.
+	HelloTimeout time.Duration
+	// PingInterval is the time between the server's pings; default 25s.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write and the wait for each pong; default 10s.
+	WriteTimeout time.Duration
+	// FrameRate is how many client frames per second a user may send, over all
+	// of their sockets on this node, with FrameBurst above it; default 10 and 20.
+	// A frame beyond gets an error frame (rate_limited) and is not processed.
+	FrameRate  float64
+	FrameBurst int
+	// MaxBatch caps the bytes of one coalesced WebSocket message; default
+	// 64 KiB. A single frame larger than it goes alone.
+	MaxBatch int
+}
+
+func (o *Options) defaults() {
+	if o.HelloTimeout <= 0 {
+		o.HelloTimeout = 5 * time.Second
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.FrameRate <= 0 {
+		o.FrameRate = 10
+	}
+	if o.FrameBurst <= 0 {
+		o.FrameBurst = 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 64 << 10
+	}
+}
+
+type handler struct {
+	hub    *chat.Hub
+	svc    Service
+	verify func(ctx context.Context, token string) (acl.Subject, error)
+	opts   Options
+	log    *slog.Logger
+
+	limitsMu sync.Mutex
+	limits   map[acl.UserID]*bucket // guarded by limitsMu; one per user with sockets here
+}
+
+// NewHandler returns the handler of GET /api/v1/ws. verify turns an access
+// token into its subject; an error wrapping acl.ErrTokenExpired closes with
+// CloseTokenExpired, any other with CloseUnauthorized.
+func NewHandler(hub *chat.Hub, svc Service, verify func(ctx context.Context, token string) (acl.Subject, error), opts Options, log *slog.Logger) http.Handler {
+	opts.defaults()
+	return &handler{hub: hub, svc: svc, verify: verify, opts: opts, log: log, limits: map[acl.UserID]*bucket{}}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A client that can set headers authenticates on the upgrade; a bad token
+	// is refused before the upgrade, with a plain 401.
+	var who *acl.Subject
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		s, err := h.verify(r.Context(), tok)
+		if !ok || err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":{"code":"unauthenticated","message":"the access token is missing, invalid or expired"}}`))
+			return
+		}
+		who = &s
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  h.opts.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has written the HTTP error
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(MaxClientFrame)
+	// The request's context ends with the handler; the socket outlives neither,
+	// but its cancellation is ours, not the HTTP server's.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+
+	hello, code, reason := h.hello(ctx, c, who != nil)
+	if code != 0 {
+		c.Close(code, reason)
+		return
+	}
+	if who == nil {
+		s, err := h.verify(ctx, hello.Token)
+		switch {
+		case errors.Is(err, acl.ErrTokenExpired):
+			c.Close(CloseTokenExpired, "token expired")
+			return
+		case err != nil:
+			c.Close(CloseUnauthorized, "unauthorized")
+			return
+		}
+		who = &s
+	}
+	sess, err := h.hub.Join(ctx, *who, hello.Since)
+	if err != nil {
+		if errors.Is(err, chat.ErrHubClosed) {
+			c.Close(websocket.StatusGoingAway, "server stopping")
+		} else {
+			h.log.ErrorContext(ctx, "chatws: join failed", "user", who.User, "err", err)
+			c.Close(websocket.StatusInternalError, "internal error")
+		}
+		return
+	}
+	defer sess.Close()
+	lim := h.limiter(who.User)
+	defer h.release(who.User)
+
+	userCtx := acl.WithSubject(ctx, *who)
+	go func() {
+		defer cancel()
+		h.readLoop(userCtx, c, sess, lim)
+	}()
+	// Heartbeat: one timer per connection, whose goroutine lives only for a ping.
+	var hb *time.Timer
+	hb = time.AfterFunc(h.opts.PingInterval, func() {
+		pctx, pcancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
+		defer pcancel()
+		if err := c.Ping(pctx); err != nil {
+			cancel()
+			return
+		}
+		hb.Reset(h.opts.PingInterval)
+	})
+	defer hb.Stop()
+
+	err = h.writeLoop(ctx, c, sess)
+	switch {
+	case errors.Is(err, chat.ErrSlowConsumer):
+		c.Close(CloseSlowConsumer, "slow consumer")
+	case errors.Is(err, chat.ErrRevoked):
+		c.Close(CloseRevoked, "session revoked")
+	case errors.Is(err, chat.ErrHubClosed):
+		c.Close(websocket.StatusGoingAway, "server stopping")
+	case ctx.Err() != nil, errors.Is(err, chat.ErrSessionEnded):
+		// the peer went away or a write failed: nothing to tell it
+	default:
+		c.Close(websocket.StatusInternalError, "internal error")
+	}
+}
+
+// hello reads and checks the first frame within HelloTimeout. A non-zero code
+// says how to close instead.
+func (h *handler) hello(ctx context.Context, c *websocket.Conn, headerAuth bool) (*Hello, websocket.StatusCode, string) {
+	timedOut := make(chan struct{})
+	t := time.AfterFunc(h.opts.HelloTimeout, func() {
+		close(timedOut)
+		c.Close(CloseHelloTimeout, "hello timeout")
+	})
+	typ, b, err := c.Read(ctx)
+	if !t.Stop() {
+		<-timedOut
+		return nil, 0, "" // Close is under way
+	}
+	if err != nil {
+		return nil, 0, "" // the peer left, or sent an oversized frame (closed 1009 already)
+	}
+	if typ != websocket.MessageText {
+		return nil, CloseBadHello, "the first frame must be a text hello"
+	}
+	f, err := DecodeClientFrame(b)
+	if err != nil {
+		return nil, CloseBadHello, "the first frame must be a valid hello"
+	}
+	hello, ok := f.(*Hello)
+	switch {
+	case !ok:
+		return nil, CloseBadHello, "the first frame must be a hello"
+	case headerAuth && hello.Token != "":
+		return nil, CloseBadHello, "token given twice"
+	case !headerAuth && hello.Token == "":
+		return nil, CloseUnauthorized, "unauthorized"
+	}
+	return hello, 0, ""
+}
+
+// readLoop handles client frames until the socket fails or closes. Each frame
+// that cannot be taken gets an error frame and changes nothing.
+func (h *handler) readLoop(ctx context.Context, c *websocket.Conn, sess *chat.Session, lim *bucket) {
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			return // closed by either side; an oversized frame closes with 1009
+		}
+		if !lim.take(time.Now()) {
+			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeRateLimited, Message: "too many frames; this one was not processed"}))
+			continue
+		}
+		if typ != websocket.MessageText {
+			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeBadFrame, Message: "frames are JSON text messages"}))
+			continue
+		}
+		f, err := DecodeClientFrame(b)
+		if err != nil {
+			sess.Send(errorFrame(h.log, ctx, "", err))
+			continue
+		}
+		switch f := f.(type) {
+		case *Ping:
+			sess.Send(pong)
+		case *Hello:
+			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeUnexpectedHello, Message: "hello is only the first frame", Frame: FrameHello}))
+		case *Typing:
+			if err := h.svc.Typing(ctx, f.Room); err != nil {
+				sess.Send(errorFrame(h.log, ctx, FrameTyping, err))
+			}
+		case *Read:
+			if _, err := h.svc.MarkRead(ctx, f.Room, f.Seq); err != nil {
+				sess.Send(errorFrame(h.log, ctx, FrameRead, err))
+			}
+		}
+	}
+}
+
+// errorFrame maps err to an error frame; only text written for users reaches
+// the client.
+func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) []byte {
+	e := ErrorFrame{Type: "error", Frame: frame}
+	var fe *FrameError
+	var de *acl.DeniedError
+	var ie *chat.InvalidError
+	switch {
+	case errors.As(err, &fe):
+		e.Code, e.Message = fe.Code, fe.Reason
+		if e.Frame == "" {
+			e.Frame = fe.Frame
+		}
+	case errors.As(err, &de):
+		e.Code, e.Message, e.Rule = CodeDenied, de.Reason, de.Rule
+	case errors.As(err, &ie):
+		e.Code, e.Message = CodeInvalid, ie.Field+": "+ie.Reason
+	case errors.Is(err, chat.ErrInvalid), errors.Is(err, acl.ErrInvalid):
+		e.Code, e.Message = CodeInvalid, "invalid input"
+	case errors.Is(err, chat.ErrNotFound), errors.Is(err, acl.ErrNotFound):
+		e.Code, e.Message = CodeNotFound, "no such room"
+	case errors.Is(err, chat.ErrRateLimit):
+		e.Code, e.Message = CodeRateLimited, "rate limit exceeded"
+	default:
+		log.ErrorContext(ctx, "chatws: client frame failed", "frame", frame, "err", err)
+		e.Code, e.Message = CodeInternal, "internal error"
+	}
+	return encode(e)
+}
+
+// writeLoop writes what the session has, coalescing queued frames, until the
+// session ends or a write fails.
+func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.Session) error {
+	var buf bytes.Buffer
+	for {
+		frames, err := sess.Next(ctx)
+		if err != nil {
+			return err
+		}
+		for len(frames) > 0 {
+			n := batch(frames, h.opts.MaxBatch)
+			msg := frames[0]
+			if n > 1 {
+				buf.Reset()
+				buf.WriteByte('[')
+				for i, f := range frames[:n] {
+					if i > 0 {
+						buf.WriteByte(',')
+					}
+					buf.Write(f)
+				}
+				buf.WriteByte(']')
+				msg = buf.Bytes()
+			}
+			if err := h.write(ctx, c, msg); err != nil {
+				return err
+			}
+			frames = frames[n:]
+		}
+		if buf.Cap() > 256<<10 {
+			buf = bytes.Buffer{} // do not keep a burst's buffer on an idle socket
+		}
+	}
+}
+
+// batch returns how many of frames go into the next message: as many as fit
+// in max bytes, and at least one.
+func batch(frames [][]byte, max int) int {
+	size := len(frames[0]) + 2
+	n := 1
+	for n < len(frames) && size+1+len(frames[n]) <= max {
+		size += 1 + len(frames[n])
+		n++
+	}
+	return n
+}
+
+func (h *handler) write(ctx context.Context, c *websocket.Conn, msg []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
+	defer cancel()
+	return c.Write(wctx, websocket.MessageText, msg)
+}
+
+// A bucket is a token bucket: rate tokens a second up to burst.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+	refs   int // sockets using it; guarded by handler.limitsMu
+}
+
+func (b *bucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// limiter returns user's bucket, shared by their sockets on this node.
+func (h *handler) limiter(user acl.UserID) *bucket {
+	h.limitsMu.Lock()
+	defer h.limitsMu.Unlock()
+	b := h.limits[user]
+	if b == nil {
+		burst := float64(h.opts.FrameBurst)
+		b = &bucket{rate: h.opts.FrameRate, burst: burst, tokens: burst, last: time.Now()}
+		h.limits[user] = b
+	}
+	b.refs++
+	return b
+}
+
+func (h *handler) release(user acl.UserID) {
+	h.limitsMu.Lock()
+	defer h.limitsMu.Unlock()
+	if b := h.limits[user]; b != nil {
+		if b.refs--; b.refs == 0 {
+			delete(h.limits, user)
+		}
+	}
+}
