@@ -130,6 +130,11 @@ func (c *client) read(ctx context.Context) (wsFrame, error) {
 				c.t.Fatalf("frame %s: %v", r, err)
 			}
 			f.raw = r
+			// Every frame the server really sends must decode strictly into the
+			// type protocol_test.go checks the documentation with.
+			if typ, err := decodeServerFrame(r); err != nil {
+				c.t.Errorf("server frame %s (%s) does not decode strictly: %v", r, typ, err)
+			}
 			seenMu.Lock()
 			seenTypes[f.Type] = true
 			seenMu.Unlock()
