@@ -97,7 +97,9 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 }
 
 // Migrate applies the migrations of domain "bots" that are not applied yet.
-func (s *Store) Migrate(ctx context.Context) error { return pgdb.Migrate(ctx, s.pool, "bots", Migrations) }
+func (s *Store) Migrate(ctx context.Context) error {
+	return pgdb.Migrate(ctx, s.pool, "bots", Migrations)
+}
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 

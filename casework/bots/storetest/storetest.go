@@ -89,7 +89,10 @@ func cursorNeverMovesBack(t *testing.T, s bots.Store) {
 		k := fmt.Sprintf("K%d", i)
 		keys = append(keys, k)
 		if i%100 == 0 {
-			mustOK(t, "Advance", func() error { _, err := s.Advance(ctx, bots.Cursor{Key: k, Room: "r", Point: "p", At: t0, Due: t0}); return err }())
+			mustOK(t, "Advance", func() error {
+				_, err := s.Advance(ctx, bots.Cursor{Key: k, Room: "r", Point: "p", At: t0, Due: t0})
+				return err
+			}())
 		}
 	}
 	if got, err := s.Cursors(ctx, keys); err != nil || len(got) != 12 {
