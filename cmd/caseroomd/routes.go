@@ -13,6 +13,7 @@ import (
 	"caseroom/chat/chathttp"
 	// "caseroom/chat/chatws"
 	"caseroom/docs"
+	"caseroom/webclient"
 )
 
 // routes is every URL the server answers, in one place.
@@ -22,6 +23,7 @@ import (
 //	/api/v1/auth/…                   login, refresh, logout (no token needed)
 //	/api/v1/ws                       the WebSocket (the token comes in its first frame)
 //	/api/v1/…                        everything else, behind the access-token middleware
+//	/                                the web client (webclient.Handler); other /api/ paths answer JSON 404
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -47,9 +49,10 @@ func (a *app) routes() http.Handler {
 	private.Handle("/api/v1/rooms/", chathttp.NewHandler(a.chat, a.log.With("pkg", "chathttp")))
 	private.Handle("/api/v1/", acls)
 	mux.Handle("/api/v1/", a.auth.Middleware(private, aclhttp.AuthError(a.log)))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.ErrorInfo{Code: "not_found", Message: "no such endpoint"})
 	})
+	mux.Handle("/", webclient.Handler())
 	return a.observe(securityHeaders(mux))
 }
 

@@ -2,6 +2,7 @@
 export default {
   'app.title': 'Caseroom',
   'app.loading': 'Loading…',
+  'app.brand': 'CR',
   'a11y.skip': 'Skip to main content',
   'lang.switch': '中文',
 
@@ -100,11 +101,12 @@ export default {
   'sys.other': '[{kind}]',
 
   'composer.label': 'Message',
-  'composer.placeholder': 'Type a message; Enter sends, Shift+Enter for a new line, @ to mention',
+  'composer.placeholder': 'Type a message; Enter sends, @ mentions',
   'composer.hint': 'Enter sends, Shift+Enter starts a new line. Type @ to mention a member. Up arrow in an empty box edits your last message. In the message list, up and down arrows move between messages and R replies.',
   'composer.send': 'Send',
   'composer.save': 'Save',
   'composer.attach': 'Attach a file',
+  'composer.attach_short': 'Attach',
   'composer.mention_list': 'Members to mention',
   'composer.replying': 'Replying to {name}: {text}',
   'composer.editing': 'Editing a message',

@@ -2,6 +2,7 @@
 export default {
   'app.title': '政法协同办案',
   'app.loading': '正在加载…',
+  'app.brand': '政法',
   'a11y.skip': '跳到主要内容',
   'lang.switch': 'English',
 
@@ -100,11 +101,12 @@ export default {
   'sys.other': '［{kind}］',
 
   'composer.label': '输入消息',
-  'composer.placeholder': '输入消息，Enter 发送，Shift+Enter 换行，@ 提及成员',
+  'composer.placeholder': '输入消息，Enter 发送，@ 提及成员',
   'composer.hint': 'Enter 发送，Shift+Enter 换行。输入 @ 选择要提及的成员。输入框为空时按上方向键编辑自己的上一条消息。在消息记录中用上下方向键逐条浏览，按 R 回复。',
   'composer.send': '发送',
   'composer.save': '保存',
   'composer.attach': '添加附件',
+  'composer.attach_short': '附件',
   'composer.mention_list': '可提及的成员',
   'composer.replying': '回复 {name}：{text}',
   'composer.editing': '正在编辑消息',

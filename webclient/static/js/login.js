@@ -59,7 +59,7 @@ export function loginPage(onIn) {
   const other = currentLang() === 'en' ? 'zh-CN' : 'en';
   const page = h('main', { class: 'login-page', id: 'main', tabIndex: -1 },
     h('div', { class: 'login-card' },
-      h('div', { class: 'brand', attrs: { 'aria-hidden': 'true' } }, '⚖'),
+      h('div', { class: 'brand', attrs: { 'aria-hidden': 'true' } }, t('app.brand')),
       h('h1', { text: t('app.title') }),
       h('p', { class: 'muted', text: t('login.subtitle') }),
       f,

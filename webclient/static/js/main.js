@@ -76,11 +76,11 @@ function startApp(user) {
   const logout = h('button', { type: 'button', class: 'ghost', id: 'logout', text: t('nav.logout'),
     on: { click: () => api.logout() } });
   const header = h('header', { class: 'top' },
-    h('a', { class: 'app-name', href: '#/', text: t('app.title') }), me, h('span', { class: 'spacer' }), langBtn, logout);
+    h('h1', { class: 'app-name' }, h('a', { href: '#/', text: t('app.title') })), me, h('span', { class: 'spacer' }), langBtn, logout);
   const list = new RoomList();
   const room = new RoomView();
   const panel = cases.panel();
-  const layout = h('div', { class: 'layout' }, list.el, room.el, panel.el);
+  const layout = h('main', { class: 'layout', id: 'main', tabIndex: -1 }, list.el, room.el, panel.el);
   replace(app, header, banner, layout);
   app.removeAttribute('aria-busy');
   shell = { banner, list, room, panel, header, langBtn, logout, me };
@@ -89,7 +89,7 @@ function startApp(user) {
     if (!shell) return;
     langBtn.textContent = t('lang.switch');
     logout.textContent = t('nav.logout');
-    shell.header.querySelector('.app-name').textContent = t('app.title');
+    shell.header.querySelector('.app-name a').textContent = t('app.title');
     renderBanner();
   });
 

@@ -55,7 +55,7 @@ export class RoomView {
     this.mentionList = h('ul', { id: 'mention-list', class: 'mention-list', hidden: true, attrs: { role: 'listbox' } });
     this.file = h('input', { type: 'file', id: 'file-input', multiple: true, class: 'sr-only', tabIndex: -1,
       attrs: { 'aria-hidden': 'true' }, on: { change: () => this.uploadFiles() } });
-    this.attach = h('button', { type: 'button', class: 'ghost icon', id: 'attach', on: { click: () => this.file.click() } }, '📎');
+    this.attach = h('button', { type: 'button', class: 'ghost', id: 'attach', on: { click: () => this.file.click() } });
     this.sendBtn = h('button', { type: 'submit', class: 'primary', id: 'send' });
     this.composerLabel = h('label', { attrs: { for: 'composer-input' }, class: 'sr-only' });
     this.readonly = h('p', { class: 'readonly muted', hidden: true });
@@ -64,7 +64,8 @@ export class RoomView {
       h('div', { class: 'composer-row' }, this.attach, this.file, this.composerLabel, this.input, this.sendBtn), this.hint);
     this.empty = h('div', { class: 'empty-room muted' });
     this.body = h('div', { class: 'room-body' }, this.header, this.logWrap, this.typing, this.readonly, this.form);
-    this.el = h('main', { class: 'room', id: 'main', tabIndex: -1 }, this.empty, this.body);
+    this.el = h('section', { class: 'room', attrs: { 'aria-labelledby': 'room-title' } }, this.empty, this.body);
+    this.body.hidden = true;
     this.relabel();
   }
 
@@ -74,7 +75,7 @@ export class RoomView {
     this.composerLabel.textContent = t('composer.label');
     this.input.placeholder = t('composer.placeholder');
     this.hint.textContent = t('composer.hint');
-    this.attach.setAttribute('aria-label', t('composer.attach'));
+    this.attach.textContent = t('composer.attach_short');
     this.attach.title = t('composer.attach');
     this.sendBtn.textContent = t('composer.send');
     this.mentionList.setAttribute('aria-label', t('composer.mention_list'));
@@ -290,7 +291,7 @@ export class RoomView {
   fileBody(m) {
     const f = m.payload || {};
     return h('div', { class: 'file-card' },
-      h('span', { class: 'file-icon', attrs: { 'aria-hidden': 'true' }, text: '📄' }),
+      h('span', { class: 'file-icon', attrs: { 'aria-hidden': 'true' }, text: fileExt(f.name) }),
       h('span', { class: 'file-meta' }, h('span', { class: 'file-name', text: f.name || '' }), h('span', { class: 'muted', text: size(f.size || 0) })),
       h('button', { type: 'button', class: 'ghost small', tabIndex: -1, text: t('file.download'),
         attrs: { 'aria-label': t('file.download_name', { name: f.name || '' }) },
@@ -628,6 +629,12 @@ export class RoomView {
     }
     this.file.value = '';
   }
+}
+
+// fileExt is the short type label on a file card ("PDF", "DOC"…).
+function fileExt(name) {
+  const m = /\.([A-Za-z0-9]{1,4})$/.exec(name || '');
+  return m ? m[1].toUpperCase() : 'FILE';
 }
 
 function excerpt(s) {

@@ -12,6 +12,7 @@ import { api } from './api.js';
 const MIN_DELAY = 500;
 const MAX_DELAY = 15000;
 const PING_EVERY = 25000;
+const PONG_WAIT = 10000;
 
 export class Live extends EventTarget {
   // since() returns {room: seq} for the hello frame.
@@ -24,6 +25,7 @@ export class Live extends EventTarget {
     this.retryTimer = 0;
     this.pingTimer = 0;
     this.stopped = true;
+    this.lastFrame = 0;
     this.online = () => { if (this.state === 'down' && !this.stopped) this.connectNow(); };
   }
 
@@ -84,27 +86,55 @@ export class Live extends EventTarget {
       ws.send(JSON.stringify({ type: 'hello', token: api.token, since: this.since() }));
     };
     ws.onmessage = (ev) => {
-      let f;
-      try { f = JSON.parse(ev.data); } catch { return; }
-      if (f.type === 'ready') {
-        this.attempt = 0;
-        this.setState('open', 0);
-        clearInterval(this.pingTimer);
-        this.pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_EVERY);
-      }
-      if (f.type === 'error' && /token|auth/.test(f.code || '')) {
-        // The access token was refused: refresh it, then the retry says hello again.
-        api.refresh().catch(() => {});
-      }
-      this.dispatchEvent(new CustomEvent('frame', { detail: f }));
+      this.lastFrame = Date.now();
+      let data;
+      try { data = JSON.parse(ev.data); } catch { return; }
+      // The server coalesces queued frames into one array.
+      for (const f of Array.isArray(data) ? data : [data]) this.frame(f);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.pingTimer);
+      // docs/protocol.md: 4002 means refresh the token; 4001 and 4003 mean
+      // sign in again (the API client asks); anything else: back off, resume.
+      if (ev.code === 4002) {
+        api.refresh().then(() => this.retry(), (err) => { if (err.network) this.retry(); });
+        return;
+      }
+      if (ev.code === 4001 || ev.code === 4003) {
+        this.setState('down', 0);
+        api.expire();
+        return;
+      }
       this.retry();
     };
     ws.onerror = () => { /* onclose follows */ };
+  }
+
+  frame(f) {
+    if (f.type === 'ready') {
+      this.attempt = 0;
+      this.setState('open', 0);
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.heartbeat(), PING_EVERY);
+    }
+    if (f.type === 'pong') return;
+    this.dispatchEvent(new CustomEvent('frame', { detail: f }));
+  }
+
+  // heartbeat asks for a pong; a connection that stays silent after it is
+  // taken for dead (a half-open TCP connection never closes by itself).
+  heartbeat() {
+    const sent = Date.now();
+    if (!this.send({ type: 'ping' })) return;
+    const ws = this.ws;
+    setTimeout(() => {
+      if (this.ws === ws && ws && this.lastFrame < sent) {
+        try { ws.close(4100, 'no pong'); } catch { /* ignore */ }
+        if (this.ws === ws) { this.ws = null; clearInterval(this.pingTimer); this.retry(); }
+      }
+    }, PONG_WAIT);
   }
 
   retry() {
