@@ -11,7 +11,7 @@ import (
 	"caseroom/acl/aclhttp"
 	"caseroom/acl/httpjson"
 	"caseroom/chat/chathttp"
-	// "caseroom/chat/chatws"
+	"caseroom/chat/chatws"
 	"caseroom/docs"
 	"caseroom/webclient"
 )
@@ -40,8 +40,8 @@ func (a *app) routes() http.Handler {
 	for _, r := range aclhttp.PublicRoutes() {
 		mux.Handle(r.Method+" "+r.Pattern, acls)
 	}
-	_ = 0 // mux.Handle("GET /api/v1/ws", chatws.NewHandler(a.hub, a.chat, a.auth.VerifyAccess,
-	// chatws.Options{OriginPatterns: a.cfg.Origins}, a.log.With("pkg", "chatws")))
+	mux.Handle("GET /api/v1/ws", chatws.NewHandler(a.hub, a.chat, a.auth.VerifyAccess,
+		chatws.Options{OriginPatterns: a.cfg.Origins}, a.log.With("pkg", "chatws")))
 
 	// Everything else under /api/v1 needs a valid access token.
 	private := http.NewServeMux()
