@@ -19,7 +19,10 @@ type OpenClock struct {
 	Room       chat.RoomID
 	Region     acl.RegionCode // the case's jurisdiction: the region of the committee owning the room
 	Spec       casework.ClockSpec
-	Suspect    string // the suspect the clock counts for; "" for a clock of the whole case
+	Suspect    string // the suspect's party id; "" for a clock of the whole case
+	// SuspectName is how the case room names the suspect (personal data: it is
+	// shown in the case room only, never in unit rooms or logs).
+	SuspectName string
 
 	State casework.ClockState // ClockRunning or ClockPaused; stopped and idle clocks are not open
 	// Since is the occurred_at of the latest act that moved the due instant (the

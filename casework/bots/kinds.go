@@ -102,6 +102,9 @@ func leftText(d time.Duration) string {
 		prefix, d = "已超期", -d
 	}
 	d = d.Round(time.Minute)
+	if d == 0 {
+		return "已到期"
+	}
 	days := int(d / (24 * time.Hour))
 	hours := int(d % (24 * time.Hour) / time.Hour)
 	mins := int(d % time.Hour / time.Minute)

@@ -224,8 +224,9 @@ func (s *Scheduler) handle(ctx context.Context, c *OpenClock, pending []Point, n
 		}
 	}
 	payload, _ := json.Marshal(n)
+	holder := s.unitName(ctx, c.Holder)
 	m := &chat.Message{Room: c.Room, Kind: kind, Sender: s.bot.User, SenderUnit: s.bot.Unit,
-		ClientID: ReminderClientID(key, latest.ID), Body: s.caseText(c, n, targets), Payload: payload}
+		ClientID: ReminderClientID(key, latest.ID), Body: caseText(c, n, holder, targets), Payload: payload}
 	err := s.chat.Append(ctx, m, 0)
 	if errors.Is(err, chat.ErrArchived) || errors.Is(err, chat.ErrNotFound) {
 		// The case is closed (its room archived) or gone: nothing to remind of.
@@ -246,7 +247,7 @@ func (s *Scheduler) handle(ctx context.Context, c *OpenClock, pending []Point, n
 			un.Suspect, un.Extensions = "", nil // unit rooms hear of the case, not of the people in it
 			up, _ := json.Marshal(un)
 			em := &chat.Message{Room: t.room, Kind: KindOverdue, Sender: s.bot.User, SenderUnit: s.bot.Unit,
-				ClientID: escalationClientID(c.Room, key), Body: s.unitText(c, un, t), Payload: up}
+				ClientID: escalationClientID(c.Room, key), Body: unitText(c, holder), Payload: up}
 			if err := s.chat.Append(ctx, em, 0); err != nil && !errors.Is(err, chat.ErrArchived) {
 				return fmt.Errorf("escalate %s to %s: %w", key, t.unit, err)
 			}
@@ -395,13 +396,20 @@ func (s *Scheduler) escalationTargets(ctx context.Context, c *OpenClock) ([]esca
 		if err != nil {
 			return nil, err
 		}
-		e := escalation{unit: u, name: string(u), room: r.ID}
-		if unit, err := s.units.Unit(ctx, u); err == nil {
-			e.name = unit.Name
-		}
-		out = append(out, e)
+		out = append(out, escalation{unit: u, name: s.unitName(ctx, u), room: r.ID})
 	}
 	return out, nil
+}
+
+// unitName returns u's name in the directory, or its id.
+func (s *Scheduler) unitName(ctx context.Context, u acl.UnitID) string {
+	if u == "" {
+		return ""
+	}
+	if unit, err := s.units.Unit(ctx, u); err == nil && unit.Name != "" {
+		return unit.Name
+	}
+	return string(u)
 }
 
 // supervisingProcuratorate returns the territorial procuratorate of region:
@@ -439,19 +447,52 @@ func dueText(c *OpenClock) string {
 	return d.Format("2006-01-02 15:04")
 }
 
+// pointText says a plan point in words: "T-7d" is 届满前7日, "T-12h"
+// 届满前12小时, "T-0d" 届满当日, "ext:complex" 延长申请截止日（complex）.
+func pointText(id string) string {
+	var parts []string
+	for _, p := range strings.Split(id, "+") {
+		switch {
+		case p == "T-0d":
+			parts = append(parts, "届满当日")
+		case strings.HasPrefix(p, "T-") && strings.HasSuffix(p, "d"):
+			parts = append(parts, "届满前"+strings.TrimSuffix(strings.TrimPrefix(p, "T-"), "d")+"日")
+		case strings.HasPrefix(p, "T-") && strings.HasSuffix(p, "h"):
+			parts = append(parts, "届满前"+strings.TrimSuffix(strings.TrimPrefix(p, "T-"), "h")+"小时")
+		case strings.HasPrefix(p, "ext:"):
+			parts = append(parts, "延长申请截止日（"+strings.TrimPrefix(p, "ext:")+"）")
+		case p == "overdue":
+			parts = append(parts, "超期")
+		case p == "expired":
+			parts = append(parts, "期间届满")
+		default:
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "及")
+}
+
 // caseText is the body of the case-room entry: Chinese, as the rooms read.
-func (s *Scheduler) caseText(c *OpenClock, n Notice, targets []escalation) string {
+func caseText(c *OpenClock, n Notice, holder string, targets []escalation) string {
 	var b strings.Builder
 	what := fmt.Sprintf("%s（%s，%s）", c.Spec.NameZH, c.Spec.ID, c.Spec.Basis)
 	who := ""
-	if c.Suspect != "" {
-		who = "，涉及当事人 " + c.Suspect
+	switch {
+	case c.SuspectName != "":
+		who = "，" + c.SuspectName
+	case c.Suspect != "":
+		who = "，当事人 " + c.Suspect
 	}
 	switch {
 	case n.Expired:
 		fmt.Fprintf(&b, "【期间届满】%s%s：已于 %s 届满。", what, who, dueText(c))
 	case n.Point == "overdue" || strings.HasSuffix(n.Point, "+overdue"):
-		fmt.Fprintf(&b, "【超期预警】%s%s：已于 %s 届满，尚未办结。", what, who, dueText(c))
+		fmt.Fprintf(&b, "【超期预警】%s%s：已于 %s 届满，", what, who, dueText(c))
+		if holder != "" {
+			fmt.Fprintf(&b, "%s尚未办结。", holder)
+		} else {
+			b.WriteString("尚未办结。")
+		}
 		if len(targets) > 0 {
 			names := make([]string, len(targets))
 			for i, t := range targets {
@@ -481,17 +522,24 @@ func (s *Scheduler) caseText(c *OpenClock, n Notice, targets []escalation) strin
 		}
 	}
 	if n.CatchUp {
-		fmt.Fprintf(&b, "（服务中断期间未能按时发送：%s。）", strings.Join(n.Missed, "、"))
+		missed := make([]string, len(n.Missed))
+		for i, p := range n.Missed {
+			missed[i] = pointText(p)
+		}
+		fmt.Fprintf(&b, "（服务中断期间未能按时发送：%s提醒。）", strings.Join(missed, "、"))
 	}
 	return b.String()
 }
 
 // unitText is the body of an escalation in a unit room: the case and the clock,
 // never the parties.
-func (s *Scheduler) unitText(c *OpenClock, n Notice, t escalation) string {
+func unitText(c *OpenClock, holder string) string {
 	name := c.CaseNumber
 	if name == "" {
 		name = string(c.Room)
 	}
-	return fmt.Sprintf("【超期通报】案件 %s：%s（%s，%s）已于 %s 届满未办结，承办单位 %s。", name, c.Spec.NameZH, c.Spec.ID, c.Spec.Basis, dueText(c), c.Holder)
+	if holder == "" {
+		holder = "（未知）"
+	}
+	return fmt.Sprintf("【超期通报】案件 %s：%s（%s，%s）已于 %s 届满未办结，承办单位：%s。", name, c.Spec.NameZH, c.Spec.ID, c.Spec.Basis, dueText(c), holder)
 }
