@@ -3,7 +3,13 @@
 // files beside it. CASEROOM_CONFIGS names a directory that replaces them.
 package configs
 
-import "embed"
+import (
+	"embed"
+
+	// policy.json names casework's actions (case.*); acl knows only the actions
+	// registered before it loads a policy, so whoever has this file has them.
+	_ "caseroom/casework"
+)
 
 // FS holds every file of this directory.
 //
