@@ -126,54 +126,67 @@ type node struct {
 // clock.
 func openNode(t testing.TB, be backend, clock *testClock) *node {
 	t.Helper()
+	n, err := buildNode(be, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.t = t
+	t.Cleanup(n.close)
+	return n
+}
+
+// buildNode is openNode for a process without a testing.TB (the crash test's
+// child); the caller closes the node.
+func buildNode(be backend, clock *testClock) (*node, error) {
 	ctx := context.Background()
-	n := &node{t: t, ctx: ctx, clock: clock}
+	n := &node{ctx: ctx, clock: clock}
 	switch be.kind {
 	case "sqlite":
 		db, err := sqlitedb.Open(be.dsn)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		as, cs, bs := aclsqlite.New(db), chatsqlite.New(db), botssqlite.New(db)
+		n.acl, n.chats, n.store, n.close = as, cs, bs, func() { db.Close() }
 		for _, m := range []func(context.Context) error{as.Migrate, cs.Migrate, bs.Migrate} {
 			if err := m(ctx); err != nil {
-				t.Fatal(err)
+				n.close()
+				return nil, err
 			}
 		}
-		n.acl, n.chats, n.store, n.close = as, cs, bs, func() { db.Close() }
 	case "postgres":
 		pool, err := pgdb.Open(ctx, be.dsn)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		as, cs, bs := aclpg.New(pool), chatpg.New(pool), botspg.New(pool)
+		n.acl, n.chats, n.store, n.close = as, cs, bs, pool.Close
 		for _, m := range []func(context.Context) error{as.Migrate, cs.Migrate, bs.Migrate} {
 			if err := m(ctx); err != nil {
-				t.Fatal(err)
+				n.close()
+				return nil, err
 			}
 		}
-		n.acl, n.chats, n.store, n.close = as, cs, bs, pool.Close
 	default:
-		t.Fatalf("unknown backend %q", be.kind)
+		return nil, fmt.Errorf("unknown backend %q", be.kind)
 	}
-	t.Cleanup(n.close)
 	kinds, err := acl.LoadUnitKinds(configs.FS, "unit-kinds.json")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	policy, err := acl.LoadPolicy(configs.FS, "policy.json", acl.KindIDs(kinds))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	regions, err := acl.LoadRegions(configs.FS, "regions.csv")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	n.guard = acl.NewGuard(policy, acl.NewRegions(regions), n.acl, clock.Now)
 	n.reg = chat.NewRegistry()
 	bots.RegisterKinds(n.reg)
 	n.chat = chat.NewService(n.chats, membroker.New(0), n.guard, n.acl, n.reg, clock.Now, slog.New(slog.DiscardHandler), chat.Options{PostRate: 1000})
-	return n
+	return n, nil
 }
 
 var fastArgon2 = token.PasswordParams{Memory: 64, Time: 1, Threads: 1}
@@ -343,19 +356,27 @@ func newSource(d *casework.Domain) *memSource { return &memSource{d: d} }
 // add starts a clock as def says and returns it.
 func (s *memSource) add(t testing.TB, def clockDef) *memClock {
 	t.Helper()
+	mc, err := s.addDef(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mc
+}
+
+func (s *memSource) addDef(def clockDef) (*memClock, error) {
 	spec, ok := s.d.Clocks.Spec(def.Clock)
 	if !ok {
-		t.Fatalf("unknown clock %s", def.Clock)
+		return nil, fmt.Errorf("unknown clock %s", def.Clock)
 	}
 	ck := casework.NewClock(s.d.Calendar, spec)
 	if err := ck.Start(def.Start, def.Detained); err != nil {
-		t.Fatalf("start %s: %v", def.Clock, err)
+		return nil, fmt.Errorf("start %s: %w", def.Clock, err)
 	}
 	mc := &memClock{def: def, ck: ck}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clocks = append(s.clocks, mc)
-	return mc
+	return mc, nil
 }
 
 // apply applies a clock event under the source's lock.
