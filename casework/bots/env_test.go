@@ -120,6 +120,7 @@ type node struct {
 	guard *acl.Guard
 	reg   *chat.Registry
 	close func()
+	db    *sqlitedb.DB // the SQLite database, nil on PostgreSQL
 }
 
 // openNode opens the stores of be, migrates them, and builds the services on
@@ -147,7 +148,7 @@ func buildNode(be backend, clock *testClock) (*node, error) {
 			return nil, err
 		}
 		as, cs, bs := aclsqlite.New(db), chatsqlite.New(db), botssqlite.New(db)
-		n.acl, n.chats, n.store, n.close = as, cs, bs, func() { db.Close() }
+		n.acl, n.chats, n.store, n.close, n.db = as, cs, bs, func() { db.Close() }, db
 		for _, m := range []func(context.Context) error{as.Migrate, cs.Migrate, bs.Migrate} {
 			if err := m(ctx); err != nil {
 				n.close()
@@ -185,6 +186,7 @@ func buildNode(be backend, clock *testClock) (*node, error) {
 	n.guard = acl.NewGuard(policy, acl.NewRegions(regions), n.acl, clock.Now)
 	n.reg = chat.NewRegistry()
 	bots.RegisterKinds(n.reg)
+	casework.RegisterKinds(n.reg)
 	n.chat = chat.NewService(n.chats, membroker.New(0), n.guard, n.acl, n.reg, clock.Now, slog.New(slog.DiscardHandler), chat.Options{PostRate: 1000})
 	return n, nil
 }
@@ -227,6 +229,7 @@ func (n *node) seed() {
 		{Username: "sys.admin", Name: "系统管理员", Unit: rootCommittee, Roles: []acl.Role{acl.SysAdmin}},
 		{Username: "police.officer1", Name: "民警1", Unit: police, Roles: []acl.Role{acl.Officer}},
 		{Username: "police.officer2", Name: "民警2", Unit: police, Roles: []acl.Role{acl.Officer}},
+		{Username: "police.leader1", Name: "分局领导", Unit: police, Roles: []acl.Role{acl.Leader}},
 		{Username: "court.officer1", Name: "法官1", Unit: court, Roles: []acl.Role{acl.Officer}},
 		{Username: "proc.officer1", Name: "检察官1", Unit: procuratorate, Roles: []acl.Role{acl.Officer}},
 		{Username: "committee.sup1", Name: "督办员1", Unit: committee, Roles: []acl.Role{acl.Supervisor}},

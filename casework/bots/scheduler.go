@@ -526,7 +526,7 @@ func caseText(c *OpenClock, n Notice, holder string, targets []escalation) strin
 		for i, p := range n.Missed {
 			missed[i] = pointText(p)
 		}
-		fmt.Fprintf(&b, "（服务中断期间未能按时发送：%s提醒。）", strings.Join(missed, "、"))
+		fmt.Fprintf(&b, "（%s提醒的时点已过，未单独发送。）", strings.Join(missed, "、"))
 	}
 	return b.String()
 }
