@@ -29,6 +29,7 @@ type OpenClock struct {
 	// start, a restart, an extension, a resume): plan points before it do not
 	// apply to this due instant.
 	Since       time.Time
+	PausedAt    time.Time // when a paused clock paused
 	Due         time.Time
 	Provisional bool // Due depends on a year without calendar data
 	Strict      bool // a custody period: no holiday roll-over
@@ -65,6 +66,15 @@ func (c *OpenClock) Key() string {
 	return c.Instance() + "@" + c.Due.In(casework.Shanghai).Format("20060102T1504")
 }
 
+// Left returns the time left at now: negative once overdue, frozen at the
+// pause while the clock is paused.
+func (c *OpenClock) Left(now time.Time) time.Duration {
+	if c.State == casework.ClockPaused && !c.PausedAt.IsZero() {
+		now = c.PausedAt
+	}
+	return c.Due.Sub(now)
+}
+
 // Hourly reports whether the period is counted in hours.
 func (c *OpenClock) Hourly() bool { return c.Spec.Length.Hours > 0 }
 
@@ -80,7 +90,7 @@ func (c *OpenClock) SetTimes(cl *casework.Clock) {
 	c.State = cl.State()
 	c.Due, c.Provisional = cl.Due()
 	c.Strict = cl.Strict()
-	c.Since = time.Time{}
+	c.Since, c.PausedAt = time.Time{}, time.Time{}
 	granted := map[string]int{}
 	for _, ev := range cl.Events() {
 		switch ev.Kind {
@@ -92,6 +102,8 @@ func (c *OpenClock) SetTimes(cl *casework.Clock) {
 			granted[ev.Ref]++
 		case casework.EventResume:
 			c.Since = ev.At
+		case casework.EventPause:
+			c.PausedAt = ev.At
 		}
 	}
 	c.Extensions = nil

@@ -121,6 +121,9 @@ type node struct {
 	reg   *chat.Registry
 	close func()
 	db    *sqlitedb.DB // the SQLite database, nil on PostgreSQL
+	auth  *token.Auth  // set by seed
+	dir   *acl.Directory
+	pw    map[string]string // username → password, set by seed
 }
 
 // openNode opens the stores of be, migrates them, and builds the services on
@@ -199,12 +202,13 @@ func (n *node) seed() {
 	t.Helper()
 	kinds, _ := acl.LoadUnitKinds(configs.FS, "unit-kinds.json")
 	regions, _ := acl.LoadRegions(configs.FS, "regions.csv")
-	iss, err := token.NewIssuer(make([]byte, 32), token.IssuerConfig{})
+	iss, err := token.LoadIssuer(n.ctx, n.acl, token.IssuerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := token.NewAuth(n.acl, iss, token.AuthConfig{PasswordParams: fastArgon2}, n.clock.Now)
 	dir := acl.NewDirectory(n.acl, n.guard, auth, kinds, n.clock.Now, nil)
+	n.auth, n.dir, n.pw = auth, dir, map[string]string{}
 	console := acl.WithSubject(n.ctx, acl.ConsoleSubject())
 	if err := dir.ImportRegions(console, regions); err != nil {
 		t.Fatal(err)
@@ -234,10 +238,13 @@ func (n *node) seed() {
 		{Username: "proc.officer1", Name: "检察官1", Unit: procuratorate, Roles: []acl.Role{acl.Officer}},
 		{Username: "committee.sup1", Name: "督办员1", Unit: committee, Roles: []acl.Role{acl.Supervisor}},
 		{Username: "league.sup1", Name: "市督办员", Unit: leagueCommit, Roles: []acl.Role{acl.Supervisor}},
+		{Username: "court.clerk1", Name: "书记员1", Unit: court, Roles: []acl.Role{acl.Clerk}},
 	} {
-		if _, _, err := dir.CreateUser(console, nu); err != nil {
+		_, pw, err := dir.CreateUser(console, nu)
+		if err != nil {
 			t.Fatalf("CreateUser %s: %v", nu.Username, err)
 		}
+		n.pw[nu.Username] = pw
 	}
 	bot := acl.User{ID: deadlineBot, Username: string(deadlineBot), Name: "期限提醒", Unit: rootCommittee, Bot: true, CreatedAt: n.clock.Now()}
 	rec := audit.Record{Stream: audit.StreamDirectory, At: n.clock.Now(), Actor: "console", Action: "user.create", Target: "user:deadline-bot", Outcome: audit.OK}
@@ -327,15 +334,16 @@ func (n *node) points(room chat.RoomID) []string {
 // A clockDef is one clock of the test source, as JSON so that a child process
 // can rebuild the same source (the crash test).
 type clockDef struct {
-	Room        chat.RoomID  `json:"room"`
-	Clock       string       `json:"clock"`
-	Suspect     string       `json:"suspect,omitempty"`
-	SuspectName string       `json:"suspect_name,omitempty"`
-	Start       time.Time    `json:"start"`
-	Detained    bool         `json:"detained"`
-	Holder      acl.UnitID   `json:"holder"`
-	Known       time.Time    `json:"known,omitzero"` // when the act became known (Before clocks)
-	Officers    []acl.UserID `json:"officers,omitempty"`
+	Room        chat.RoomID    `json:"room"`
+	Clock       string         `json:"clock"`
+	Suspect     string         `json:"suspect,omitempty"`
+	SuspectName string         `json:"suspect_name,omitempty"`
+	Start       time.Time      `json:"start"`
+	Detained    bool           `json:"detained"`
+	Holder      acl.UnitID     `json:"holder"`
+	Known       time.Time      `json:"known,omitzero"` // when the act became known (Before clocks)
+	Officers    []acl.UserID   `json:"officers,omitempty"`
+	Region      acl.RegionCode `json:"region,omitempty"` // default the county
 }
 
 // memSource is the test's ClockSource: real casework clocks on the shipped
@@ -393,8 +401,12 @@ func (s *memSource) apply(t testing.TB, mc *memClock, ev casework.ClockEvent) {
 }
 
 func (s *memSource) open(mc *memClock) bots.OpenClock {
+	region := mc.def.Region
+	if region == "" {
+		region = county
+	}
 	oc := bots.OpenClock{Case: string(mc.def.Room), CaseNumber: "(2026)新公刑字" + strings.TrimPrefix(string(mc.def.Room), "case-") + "号",
-		Room: mc.def.Room, Region: county, Suspect: mc.def.Suspect, SuspectName: mc.def.SuspectName, Holder: mc.def.Holder, Committee: committee, Officers: mc.def.Officers}
+		Room: mc.def.Room, Region: region, Suspect: mc.def.Suspect, SuspectName: mc.def.SuspectName, Holder: mc.def.Holder, Committee: committee, Officers: mc.def.Officers}
 	oc.SetTimes(mc.ck)
 	if !mc.def.Known.IsZero() {
 		oc.Since = mc.def.Known
