@@ -57,6 +57,7 @@ async function onExpired(e) {
 }
 
 function stopApp() {
+  cases.reset();
   if (live) live.stop();
   live = null;
   shell = null;
@@ -144,6 +145,7 @@ function onFrame(f) {
       if (!S.state.rooms.has(f.room)) { S.loadRooms().catch(() => {}); }
       S.received(f.message);
       cases.onMessage(f.message);
+      if (f.message.kind === 'room.create' || f.message.kind === 'member.add') S.loadRooms().catch(() => {});
       break;
     case 'read': S.readFrame(f); break;
     case 'typing': S.typingFrame(f); break;

@@ -111,8 +111,12 @@ export class RoomView {
     this.renderHeader();
     this.renderTyping();
     if (!has) {
-      // Not (yet) in the list: the list may still be loading.
-      S.loadRooms().then(() => { if (this.id === id && S.state.rooms.has(id)) { this.id = null; this.open(id); } }).catch(() => {});
+      // Not (yet) in the list: the list may still be loading, or it is a room
+      // of the jurisdiction that a supervisor reads without being a member.
+      S.loadRooms().then(async () => {
+        if (this.id !== id) return;
+        if (S.state.rooms.has(id) || await S.ensureRoom(id)) { this.id = null; this.open(id); } else { this.empty.textContent = t('error.not_found'); this.body.hidden = true; this.empty.hidden = false; }
+      }).catch(() => {});
       return;
     }
     const d = S.roomData(id);

@@ -17,13 +17,14 @@ export class RoomList {
     this.searchLabel = h('label', { attrs: { for: 'room-search' }, class: 'sr-only' });
     this.filters = h('div', { class: 'filters', attrs: { role: 'group' } });
     this.todo = h('section', { class: 'todo', attrs: { 'aria-labelledby': 'todo-title' } });
+    this.juris = h('section', { class: 'todo juris', attrs: { 'aria-labelledby': 'juris-title' } });
     this.list = h('ul', { class: 'rooms', id: 'room-list' });
     this.title = h('h2', { class: 'sr-only', id: 'rooms-title' });
     this.newBtn = h('button', { type: 'button', class: 'ghost small', id: 'new-case', on: { click: () => cases.openCaseDialog() } });
     this.el = h('nav', { class: 'sidebar', id: 'sidebar', attrs: { 'aria-labelledby': 'rooms-title' } },
       this.title,
       h('div', { class: 'sidebar-tools' }, this.searchLabel, this.search, this.newBtn),
-      this.filters, this.todo, this.list);
+      this.filters, this.todo, this.list, this.juris);
     S.on('rooms', () => this.render());
     S.on('names', () => this.render());
     cases.onChange(() => this.render());
@@ -42,7 +43,7 @@ export class RoomList {
     if (this.filter === 'unread' && !(r.unread > 0)) return false;
     if (this.filter === 'mention' && !r.mentioned) return false;
     if (!this.query) return true;
-    const hay = [r.name, r.last && r.last.body, c && c.numbers && Object.values(c.numbers).join(' '), c && c.number, c && c.title]
+    const hay = [r.name, r.last && r.last.body, c && (c.numbers || []).join(' '), c && c.title]
       .filter(Boolean).join(' ').toLowerCase();
     return hay.includes(this.query);
   }
@@ -58,6 +59,7 @@ export class RoomList {
       attrs: { 'aria-pressed': String(this.filter === f) },
       on: { click: () => { this.filter = f; this.render(); } } })));
     this.renderTodo();
+    this.renderJurisdiction();
     const rooms = S.sortedRooms().filter((r) => this.matches(r));
     if (rooms.length === 0) {
       replace(this.list, h('li', { class: 'empty muted', text: S.state.rooms.size ? t('rooms.none_match') : t('rooms.none') }));
@@ -78,6 +80,18 @@ export class RoomList {
           h('span', { class: 'badge ' + it.kind, text: t('todo.' + it.kind) }), ' ', it.label))),
         mentions.map((r) => h('li', null, h('a', { href: '#/r/' + encodeURIComponent(r.id), class: 'todo-item' },
           h('span', { class: 'badge mention', text: t('todo.mention') }), ' ', r.name)))));
+  }
+
+  // renderJurisdiction lists, for supervisors, the cases of their
+  // jurisdiction whose rooms they are not in: opening one records the look.
+  renderJurisdiction() {
+    const cs = cases.jurisdictionCases().filter((c) => !this.query || [c.title, ...(c.numbers || [])].join(' ').toLowerCase().includes(this.query));
+    if (!cs.length) { replace(this.juris); this.juris.hidden = true; return; }
+    this.juris.hidden = false;
+    replace(this.juris, h('h2', { id: 'juris-title', class: 'section-title', text: t('rooms.jurisdiction', { n: cs.length }) }),
+      h('ul', { class: 'todo-list' }, cs.map((c) => h('li', null, h('a', { href: '#/r/' + encodeURIComponent(c.id), class: ['room-item', this.selected === c.id && 'current'], attrs: { 'data-room': c.id, 'aria-current': this.selected === c.id ? 'page' : null } },
+        h('span', { class: 'room-line' }, h('span', { class: 'kind-badge case', text: t('room.kind.case') }), h('span', { class: 'room-name', text: c.title })),
+        cases.listLine(c))))));
   }
 
   item(r) {

@@ -101,13 +101,28 @@ export async function loadRooms() {
     if (r.last && r.last.sender_unit) unitName(r.last.sender_unit);
     if (r.last && r.last.sender) userName(r.last.sender);
   }
-  for (const id of [...state.rooms.keys()]) if (!seenIds.has(id)) { state.rooms.delete(id); state.data.delete(id); }
+  for (const [id, r] of [...state.rooms]) if (!seenIds.has(id) && !r.watching) { state.rooms.delete(id); state.data.delete(id); }
   emit('rooms');
+}
+
+// ensureRoom adds room id to the list when the user may read it without being
+// a member (a supervisor or auditor of the jurisdiction): the server records
+// the look in the room. It resolves false when the room is not visible.
+export async function ensureRoom(id) {
+  if (state.rooms.has(id)) return true;
+  try {
+    const r = await api.get('/rooms/' + encodeURIComponent(id));
+    state.rooms.set(id, { ...r, unread: 0, read: r.head, watching: true });
+    emit('rooms');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // sortedRooms is the room list, most recent activity first.
 export function sortedRooms() {
-  return [...state.rooms.values()].sort((a, b) => (b.last_at || b.created_at || '').localeCompare(a.last_at || a.created_at || ''));
+  return [...state.rooms.values()].filter((r) => !r.watching).sort((a, b) => (b.last_at || b.created_at || '').localeCompare(a.last_at || a.created_at || ''));
 }
 
 const PAGE = 50;

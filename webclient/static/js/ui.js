@@ -9,11 +9,12 @@ import { t, has, dateTime } from './i18n.js';
 export function errorText(err) {
   if (!err) return '';
   if (err.code === 'network') return t('error.network');
-  if (err.code === 'forbidden') {
+  if (err.code === 'forbidden' || err.code === 'refused') {
     const text = err.rule && has('rule.' + err.rule) ? t('rule.' + err.rule) : (err.message || t('error.forbidden'));
     return err.rule ? t('error.rule', { text, rule: err.rule }) : text;
   }
   if (err.code === 'account_locked') return err.until ? t('login.locked_until', { until: dateTime(err.until) }) : t('login.locked');
+  if (err.code === 'invalid' && err.field && has('invalid.' + err.field)) return t('invalid.' + err.field);
   if (err.code && has('error.' + err.code)) return t('error.' + err.code, { message: err.message || '' });
   return t('error.generic', { message: err.message || err.code || '' });
 }
