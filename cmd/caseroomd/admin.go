@@ -115,6 +115,8 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	case "disable-unit":
 		return d.DisableUnit(ctx, acl.UnitID(*unit), true)
+	case "bench-provision":
+		return benchProvision(ctx, a, fs.Args(), stdout, stderr)
 	case "import":
 		return importDirectory(ctx, a, *regFile, *unitFile, stdout)
 	case "demo":

@@ -177,6 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	startPprof(ctx, getenv, log)
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- a.hub.Run(ctx) }()
 
