@@ -73,6 +73,7 @@ func (s *CaseClocks) OpenClocks(ctx context.Context, f ClockFilter) ([]OpenClock
 	}
 	var out []OpenClock
 	seen := map[casework.CaseID]bool{}
+
 	for _, p := range ps {
 		if seen[p.ID] {
 			continue
@@ -92,6 +93,17 @@ func (s *CaseClocks) OpenClocks(ctx context.Context, f ClockFilter) ([]OpenClock
 				out = append(out, cs[i])
 			}
 		}
+	}
+	if f.Officer == "" && f.Holder == "" && len(f.Regions) == 0 && len(f.Rooms) == 0 {
+		// A query of every open case (the scheduler's) forgets the replays of
+		// the cases it no longer returns, so the cache holds open cases only.
+		s.mu.Lock()
+		for id := range s.cache {
+			if !seen[id] {
+				delete(s.cache, id)
+			}
+		}
+		s.mu.Unlock()
 	}
 	return out, nil
 }

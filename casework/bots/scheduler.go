@@ -509,6 +509,9 @@ func caseText(c *OpenClock, n Notice, holder string, targets []escalation) strin
 			b.WriteString("【期限提醒】")
 		}
 		fmt.Fprintf(&b, "%s%s：将于 %s 届满，%s。", what, who, dueText(c), n.Left)
+		if strings.Contains(n.Point, "ext:") {
+			b.WriteString("今天是提请延长的最后一天。")
+		}
 	}
 	if c.Strict {
 		b.WriteString("羁押期限，节假日不顺延。")

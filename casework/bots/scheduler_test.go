@@ -81,6 +81,7 @@ func TestCustodyClockReminders(t *testing.T) {
 			t.Errorf("%s: kind %s, client id %q", n.Point, m.Kind, m.ClientID)
 		}
 		t.Logf("case room, seq %d, %s: %s", m.Seq, m.Kind, m.Body)
+		t.Logf("client id %s, payload %s", m.ClientID, m.Payload)
 	}
 	if ns[0].LeftSeconds != int64(40*time.Hour/time.Second) || ns[0].Left != "剩余1天16小时" {
 		t.Errorf("T-1d: left %d s, %q; want 40 h", ns[0].LeftSeconds, ns[0].Left)
