@@ -297,6 +297,9 @@ func (p *Platform) AddWebhook(ctx context.Context, bot acl.UserID, nw NewWebhook
 	if len(rooms) == 0 {
 		rooms = t.Scope.Rooms
 	}
+	if len(rooms) == 0 {
+		return Webhook{}, "", acl.Invalid("rooms", "the webhook would read no room")
+	}
 	for i, r := range rooms {
 		if !t.Scope.HasRoom(r) {
 			return Webhook{}, "", acl.Invalid(fmt.Sprintf("rooms[%d]", i), "not in the token's scope")
@@ -476,11 +479,13 @@ func (p *Platform) Post(ctx context.Context, c Caller, room chat.RoomID, in chat
 	if in.Kind == "" {
 		in.Kind = chat.Text
 	}
-	if d := c.Token.Scope.check(acl.PostMessage, room, in.Kind); d != nil {
-		return chat.Message{}, false, p.refuse(ctx, c, acl.PostMessage, room, d)
-	}
+	// The rate counts refused requests too, so that a bot cannot flood the
+	// denials stream.
 	if !p.rate.allow(string(c.Subject.User)) {
 		return chat.Message{}, false, ErrRateLimit
+	}
+	if d := c.Token.Scope.check(acl.PostMessage, room, in.Kind); d != nil {
+		return chat.Message{}, false, p.refuse(ctx, c, acl.PostMessage, room, d)
 	}
 	return p.chat.Post(acl.WithSubject(ctx, c.Subject), room, in)
 }
@@ -488,11 +493,11 @@ func (p *Platform) Post(ctx context.Context, c Caller, room chat.RoomID, in chat
 // History returns a page of room's log for caller: the scope must name the
 // room and allow reading, and then chat.Service.History decides.
 func (p *Platform) History(ctx context.Context, c Caller, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
-	if d := c.Token.Scope.check(acl.ReadRoom, room, ""); d != nil {
-		return nil, p.refuse(ctx, c, acl.ReadRoom, room, d)
-	}
 	if !p.rate.allow(string(c.Subject.User)) {
 		return nil, ErrRateLimit
+	}
+	if d := c.Token.Scope.check(acl.ReadRoom, room, ""); d != nil {
+		return nil, p.refuse(ctx, c, acl.ReadRoom, room, d)
 	}
 	ms, _, err := p.chat.History(acl.WithSubject(ctx, c.Subject), room, q)
 	return ms, err
@@ -504,6 +509,9 @@ func (p *Platform) Due(ctx context.Context, c Caller, unit acl.UnitID) ([]DueIte
 	if unit == "" {
 		unit = c.Subject.Unit
 	}
+	if !p.rate.allow(string(c.Subject.User)) {
+		return nil, ErrRateLimit
+	}
 	if !slices.Contains(c.Token.Scope.Due, unit) || unit != c.Subject.Unit {
 		d := &acl.DeniedError{Rule: RuleScopeDue, Reason: "This bot token may not read that unit's due list."}
 		detail, _ := json.Marshal(map[string]string{"rule": d.Rule, "kind": "unit", "unit": string(c.Subject.Unit), "token": c.Token.ID})
@@ -513,9 +521,6 @@ func (p *Platform) Due(ctx context.Context, c Caller, unit acl.UnitID) ([]DueIte
 			return nil, err
 		}
 		return nil, d
-	}
-	if !p.rate.allow(string(c.Subject.User)) {
-		return nil, ErrRateLimit
 	}
 	if p.due == nil {
 		return []DueItem{}, nil

@@ -190,6 +190,7 @@ func TestBotScopeRefusals(t *testing.T) {
 		{"read a room outside the scope", "GET", "/api/v1/bot/rooms/" + string(caseB) + "/messages", nil, 403, bots.RuleScopeRoom},
 		{"another unit's due list", "GET", "/api/v1/bot/due?unit=" + string(police), nil, 403, bots.RuleScopeDue},
 	} {
+		s.clock.Advance(2 * time.Second) // the bot's rate, 1 a second, counts refusals too
 		st, code, rule := s.call(t, tc.method, tc.path, tok, tc.body, nil)
 		if st != tc.status || rule != tc.rule || code != "forbidden" {
 			t.Errorf("%s: %d %s %s; want %d forbidden %s", tc.what, st, code, rule, tc.status, tc.rule)
@@ -205,6 +206,7 @@ func TestBotScopeRefusals(t *testing.T) {
 		}
 	}
 	// In scope, but the bot is no member of C: chat says not found (invariant 6).
+	s.clock.Advance(2 * time.Second)
 	if st, code, _ := s.call(t, "POST", "/api/v1/bot/rooms/"+string(caseC)+"/messages", tok, map[string]any{"body": "hi"}, nil); st != 404 || code != "not_found" {
 		t.Errorf("post in a scoped room the bot is not in: %d %s, want 404", st, code)
 	}
