@@ -298,10 +298,12 @@ func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (
 		ready.Rooms = append(ready.Rooms, RoomHead{Room: room, Head: max(p.want, p.sent)})
 	}
 	slices.SortFunc(ready.Rooms, func(a, b RoomHead) int { return cmpString(a.Room, b.Room) })
-	s.pushLocked(encode(ready))
+	// The opening frames do not count against the send queue's bounds: a
+	// client may name many rooms it has left.
+	s.appendLocked(encode(ready))
 	for room := range since {
 		if _, ok := s.rooms[room]; !ok {
-			s.pushLocked(encode(RoomRemovedFrame{Type: "room_removed", Room: room}))
+			s.appendLocked(encode(RoomRemovedFrame{Type: "room_removed", Room: room}))
 		}
 	}
 	for _, p := range s.rooms {
@@ -709,6 +711,10 @@ func (s *Session) pushLocked(f []byte) {
 		s.failLocked(ErrSlowConsumer)
 		return
 	}
+	s.appendLocked(f)
+}
+
+func (s *Session) appendLocked(f []byte) {
 	s.queue = append(s.queue, f)
 	s.queued += len(f)
 	s.pushed++
@@ -729,7 +735,7 @@ func (s *Session) Send(frame []byte) {
 // ephemeral queues an ephemeral frame of room.
 func (s *Session) ephemeral(room RoomID, data []byte) {
 	s.mu.Lock()
-	if s.err == nil && s.rooms[room] != nil {
+	if s.err == nil && !s.joining && s.rooms[room] != nil { // nothing before ready
 		s.pushLocked(data)
 	}
 	s.mu.Unlock()

@@ -176,15 +176,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	// Heartbeat: one timer per connection, whose goroutine lives only for a ping.
 	var hb *time.Timer
-	hb = time.AfterFunc(h.opts.PingInterval, func() {
+	hb = time.AfterFunc(time.Hour, func() {
 		pctx, pcancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
 		defer pcancel()
 		if err := c.Ping(pctx); err != nil {
-			cancel()
+			cancel() // no pong in time: the peer is gone
 			return
 		}
-		hb.Reset(h.opts.PingInterval)
+		if ctx.Err() == nil {
+			hb.Reset(h.opts.PingInterval)
+		}
 	})
+	hb.Reset(h.opts.PingInterval) // after hb is set, which the callback reads
 	defer hb.Stop()
 
 	err = h.writeLoop(ctx, c, sess)

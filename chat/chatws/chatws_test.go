@@ -54,6 +54,8 @@ type wsFrame struct {
 	Frame   string           `json:"frame"`
 	Rooms   []chat.RoomHead  `json:"rooms"`
 	Message *json.RawMessage `json:"message"`
+	Online  []acl.UserID     `json:"online"`
+	Offline []acl.UserID     `json:"offline"`
 	raw     []byte
 }
 
@@ -503,4 +505,23 @@ func TestCoalescing(t *testing.T) {
 	if c.batches == 0 {
 		t.Fatal("a 200-entry backlog came one frame per message")
 	}
+}
+
+// TestHeartbeatDropsSilentPeer: a peer that stops answering pings is dropped
+// (seen by another member as going offline), while one that reads stays.
+func TestHeartbeatDropsSilentPeer(t *testing.T) {
+	e := mustEnv(t, chatws.Options{PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second},
+		chat.HubOptions{PresenceInterval: 20 * time.Millisecond})
+	room := e.mustRoom(police, prosecutor)
+	_, bob := e.login(prosecutor)
+	alice := connect(t, e, police, nil)
+	alice.until("caught up", isType("caught_up"))
+	connect(t, e, prosecutor, nil) // reads nothing more, so answers no ping
+	alice.until("bob online", func(f wsFrame) bool { return f.Type == "presence" && slices.Contains(f.Online, bob.User) })
+	f := alice.until("bob offline", func(f wsFrame) bool { return f.Type == "presence" && slices.Contains(f.Offline, bob.User) })
+	if f.Room != room {
+		t.Fatalf("presence for room %s, want %s", f.Room, room)
+	}
+	alice.send(chatws.Ping{Type: "ping"})
+	alice.until("pong", isType("pong"))
 }
