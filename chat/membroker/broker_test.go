@@ -1,7 +1,11 @@
 package membroker_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 
 	"caseroom/chat"
 	"caseroom/chat/brokertest"
@@ -12,5 +16,53 @@ func TestBroker(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T) (a, b chat.Broker) {
 		br := membroker.New(0)
 		return br, br // one process: both "nodes" share the broker
+	})
+}
+
+// TestSlowSubscriberEndsAtOnce: with a handler stuck, the event that finds
+// the buffer full ends the subscription at once, Publish never waits, and the
+// stuck handler is not called again once released.
+func TestSlowSubscriberEndsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := membroker.New(8)
+		release := make(chan struct{})
+		var calls atomic.Int64
+		done, err := br.Subscribe(t.Context(), func(chat.Event) {
+			calls.Add(1)
+			<-release
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish := func(n int) {
+			for i := range n {
+				if err := br.Publish(context.Background(), chat.Event{Type: chat.EvMessage, Room: "r", Seq: chat.Seq(i + 1)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		publish(1)
+		synctest.Wait() // the handler holds event 1; the buffer is empty
+		publish(8)      // fills the buffer
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("ended with %v while the buffer had room", err)
+		default:
+		}
+		publish(1) // one too many
+		select {
+		case err := <-done:
+			if !errors.Is(err, chat.ErrSlowSubscriber) {
+				t.Fatalf("ended with %v, want ErrSlowSubscriber", err)
+			}
+		default:
+			t.Fatal("the subscription did not end when its buffer overflowed")
+		}
+		close(release)
+		synctest.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("handler called %d times, want 1 (the buffered events are dropped)", n)
+		}
 	})
 }
