@@ -762,6 +762,17 @@ func TestBrowser(t *testing.T) {
 		room := srv.mustCreateRoom(t, police, "无障碍检查群", pros)
 		tok := srv.mustLogin(t, police)
 		srv.apiCall(t, tok, "POST", "/rooms/"+room+"/messages", map[string]any{"client_id": "a11y-1", "kind": "text", "body": "请查收材料", "mentions": []string{pros}}, nil)
+		var caseRoom string
+		if !noCasework {
+			var c struct {
+				ID string `json:"id"`
+			}
+			if st := srv.apiCall(t, tok, "POST", "/cases", map[string]any{"procedure": "criminal", "transition": "receive", "title": "无障碍检查案",
+				"parties": []map[string]string{{"id": "p1", "role": "suspect", "name": "李某"}}, "handlers": []string{police}}, &c); st != 201 {
+				t.Fatalf("open a case = %d", st)
+			}
+			caseRoom = c.ID
+		}
 		for _, size := range [][2]int{{1366, 768}, {390, 844}} {
 			b := newBrowser(t, fmt.Sprintf("axe-%dx%d", size[0], size[1]), size[0], size[1], size[0] < 500)
 			b.do(chromedp.Navigate(srv.url+"/"), chromedp.WaitVisible(chromedp.CSS("#login-username")))
@@ -771,6 +782,22 @@ func TestBrowser(t *testing.T) {
 			b.openRoom(room)
 			b.waitFor("the message", entryWith("请查收材料"), 10*time.Second)
 			b.axe("room")
+			if !noCasework {
+				b.do(chromedp.Navigate(srv.url + "/#/r/" + caseRoom))
+				b.waitFor("the case card", `document.querySelector("#message-log .card")`, 15*time.Second)
+				if size[0] < 500 {
+					b.click("#panel-toggle")
+				}
+				b.waitFor("the case panel", `!document.querySelector("#case-panel").hidden && document.querySelector("#case-panel button[data-approval]")`, 10*time.Second)
+				b.axe("case room with its panel")
+				b.noHScroll(fmt.Sprintf("case panel %dx%d", size[0], size[1]))
+				b.shot(fmt.Sprintf("case-panel-%dx%d", size[0], size[1]))
+				b.click("#case-panel button[data-approval]")
+				b.waitFor("the approval dialog", `document.querySelector("dialog.case-dialog[open]")`, 5*time.Second)
+				b.axe("approval dialog")
+				b.do(press("Escape", "Escape", 27, ""))
+				b.waitFor("the dialog closed by Escape", `!document.querySelector("dialog.case-dialog")`, 5*time.Second)
+			}
 			b.mustBeClean()
 		}
 	})
@@ -949,10 +976,20 @@ func TestBrowser(t *testing.T) {
 		q.waitFor("the supervision notice", logText+`.includes("请于三日内审查完毕并报告进展")`, 15*time.Second)
 		q.shot("case-supervision-prosecutor")
 
-		// A refused act shows the rule's message: the police officer tries to
-		// act again on a case it no longer holds, through a forged request
-		// shown by the UI's own error path.
-		for _, b := range []*browserTab{p, q, sv} {
+		// A supervisor of the city, not a member: the case is in their
+		// jurisdiction list, and reading it is recorded in the room.
+		city := newBrowser(t, "city-supervisor", 1366, 768, false)
+		city.login(srv, "committee.150100.supervisor1")
+		city.waitFor("the jurisdiction list", `document.querySelector(".juris")?.textContent.includes("张某盗窃案")`, 15*time.Second)
+		city.click(`.juris a[data-room="` + room + `"]`)
+		city.waitFor("the case history", entryWith("侦查终结移送审查起诉"), 15*time.Second)
+		if !city.composerHidden() {
+			t.Errorf("a non-member supervisor gets a composer")
+		}
+		city.shot("case-city-supervisor")
+		q.waitFor("the recorded look", logText+`.includes("查看了本群记录")`, 15*time.Second)
+
+		for _, b := range []*browserTab{p, q, sv, city} {
 			b.mustBeClean()
 		}
 	})
@@ -1039,6 +1076,11 @@ func (b *browserTab) click(sel string) {
 	b.t.Helper()
 	b.waitFor(sel, `document.querySelector(`+js(sel)+`)`, 10*time.Second)
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(` + js(sel) + `).click()`))
+}
+
+func (b *browserTab) composerHidden() bool {
+	b.t.Helper()
+	return evalAs[bool](b, `document.querySelector(".composer").hidden`)
 }
 
 func (b *browserTab) evalClear(sel string) {

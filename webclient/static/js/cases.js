@@ -325,7 +325,7 @@ export function panel() {
     const avail = (c.available || []).filter((a) => !(c.pending && (a.act === 'accept' || a.act === 'return')));
     const btns = [];
     for (const a of avail) {
-      if (a.ready) btns.push(h('button', { type: 'button', class: 'ghost', dataset: { transition: a.transition }, text: pname(a) + (a.suspect ? `（${a.suspect}）` : ''), on: { click: () => actDialog(room, a, 0) } }));
+      if (a.ready) btns.push(h('button', { type: 'button', class: 'ghost', dataset: { transition: a.transition }, text: pname(a) + (a.suspect ? `（${partyName(c, a.suspect)}）` : ''), on: { click: () => actDialog(room, a, 0) } }));
       else btns.push(h('button', { type: 'button', class: 'ghost', dataset: { approval: a.transition }, text: t('case.ask_approval', { name: pname(a) }), attrs: { title: a.needs || '' }, on: { click: () => approvalDialog(room, a) } }));
     }
     if (c.pending && (c.available || []).some((a) => a.act === 'accept' || a.act === 'return')) {
@@ -390,6 +390,11 @@ export function panel() {
       }
     },
   };
+}
+
+function partyName(c, id) {
+  const p = (c.parties || []).find((x) => x.id === id);
+  return p ? p.name : id;
 }
 
 function focusCard(seq) {
