@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"caseroom/acl/aclhttp"
+	"caseroom/casework/bots"
+	"caseroom/casework/casehttp"
 	"caseroom/chat/chathttp"
 	"caseroom/docs"
 )
@@ -27,6 +29,12 @@ func registeredRoutes() map[string]bool {
 		out[r.Method+" "+r.Pattern] = true
 	}
 	for _, r := range chathttp.Routes() {
+		out[r.Method+" "+r.Pattern] = true
+	}
+	for _, r := range casehttp.Routes() {
+		out[r.Method+" "+r.Pattern] = true
+	}
+	for _, r := range append(bots.Routes(), bots.BotRoutes()...) {
 		out[r.Method+" "+r.Pattern] = true
 	}
 	return out

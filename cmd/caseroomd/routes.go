@@ -10,6 +10,8 @@ import (
 
 	"caseroom/acl/aclhttp"
 	"caseroom/acl/httpjson"
+	"caseroom/casework/bots"
+	"caseroom/casework/casehttp"
 	"caseroom/chat/chathttp"
 	"caseroom/chat/chatws"
 	"caseroom/docs"
@@ -47,6 +49,20 @@ func (a *app) routes() http.Handler {
 	private := http.NewServeMux()
 	private.Handle("/api/v1/rooms", chathttp.NewHandler(a.chat, a.log.With("pkg", "chathttp")))
 	private.Handle("/api/v1/rooms/", chathttp.NewHandler(a.chat, a.log.With("pkg", "chathttp")))
+	cases := casehttp.NewHandler(a.cases, a.log.With("pkg", "casehttp"))
+	for _, r := range casehttp.Routes() {
+		private.Handle(r.Method+" "+r.Pattern, cases)
+	}
+	botAdmin := bots.NewHandler(a.platform, a.due, a.now, a.log.With("pkg", "bots"))
+	for _, r := range bots.Routes() {
+		private.Handle(r.Method+" "+r.Pattern, botAdmin)
+	}
+	// Bots authenticate with their own tokens, so their gateway sits beside the
+	// access-token middleware.
+	gateway := bots.NewBotHandler(a.platform, a.now, a.log.With("pkg", "botgw"))
+	for _, r := range bots.BotRoutes() {
+		mux.Handle(r.Method+" "+r.Pattern, gateway)
+	}
 	private.Handle("/api/v1/", acls)
 	mux.Handle("/api/v1/", a.auth.Middleware(private, aclhttp.AuthError(a.log)))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

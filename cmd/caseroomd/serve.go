@@ -18,6 +18,7 @@ import (
 	"caseroom/acl/audit"
 	"caseroom/acl/token"
 	"caseroom/casework"
+	"caseroom/casework/bots"
 	"caseroom/chat"
 	"caseroom/chat/membroker"
 	"caseroom/chat/redisbroker"
@@ -26,21 +27,27 @@ import (
 
 // app is one node: its stores, services and hub, built from a Config.
 type app struct {
-	cfg     Config
-	log     *slog.Logger
-	st      *stores
-	data    fs.FS // configs: embedded, or CASEROOM_CONFIGS
-	kinds   []acl.KindInfo
-	domain  *casework.Domain
-	guard   *acl.Guard
-	auth    *token.Auth
-	dir     *acl.Directory
-	broker  chat.Broker
-	redis   *redis.Client // nil on a single node
-	chat    *chat.Service
-	hub     *chat.Hub
-	metrics *metrics
-	now     func() time.Time
+	cfg    Config
+	log    *slog.Logger
+	st     *stores
+	data   fs.FS // configs: embedded, or CASEROOM_CONFIGS
+	kinds  []acl.KindInfo
+	domain *casework.Domain
+	guard  *acl.Guard
+	auth   *token.Auth
+	dir    *acl.Directory
+	broker chat.Broker
+	redis  *redis.Client // nil on a single node
+	chat   *chat.Service
+	cases  *casework.Service
+	// The deadline bot and the bot platform (casework/bots).
+	registry  *chat.Registry
+	scheduler *bots.Scheduler
+	platform  *bots.Platform
+	due       *bots.Due
+	hub       *chat.Hub
+	metrics   *metrics
+	now       func() time.Time
 }
 
 // newApp opens the stores, migrates them, loads and validates the data files and
@@ -120,9 +127,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		a.broker = redisbroker.New(rc, "caseroom:", 0)
 	}
 	kinds := chat.NewRegistry()
+	casework.RegisterKinds(kinds)
+	bots.RegisterKinds(kinds)
+	a.registry = kinds
 	a.chat = chat.NewService(a.st.chat, a.broker, a.guard, a.st.acl, kinds, a.now, log.With("pkg", "chat"), chat.Options{
 		MaxText: cfg.MaxText, MaxUpload: cfg.MaxUpload, PostRate: cfg.PostRate})
 	a.hub = chat.NewHub(a.st.chat, a.broker, log.With("pkg", "hub"), chat.HubOptions{})
+
+	a.cases = casework.NewService(a.chat, a.st.chat, a.st.cases, a.guard, a.st.acl, a.domain.Procedures, stored, a.now,
+		log.With("pkg", "casework"), casework.Options{Clocks: a.domain.Clocks, Calendar: a.domain.Calendar,
+			Checklists: a.domain.Checklists, Audit: a.st.acl})
+	if err := a.newBots(ctx, stored, log.With("pkg", "bots")); err != nil {
+		a.close()
+		return nil, err
+	}
 
 	a.dir = acl.NewDirectory(a.st.acl, a.guard, a.auth, a.kinds, a.now, log.With("pkg", "acl"))
 	a.dir.GeneratePassword = func() (string, error) { return token.GeneratePassword(), nil }
@@ -180,6 +198,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	startPprof(ctx, getenv, log)
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- a.hub.Run(ctx) }()
+	a.background(ctx)
 
 	srv := &http.Server{
 		Handler:           a.routes(),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,6 +13,12 @@ import (
 	aclpg "caseroom/acl/postgres"
 	aclsqlite "caseroom/acl/sqlite"
 	"caseroom/acl/sqlitedb"
+	"caseroom/casework"
+	"caseroom/casework/bots"
+	botspg "caseroom/casework/bots/postgres"
+	botssqlite "caseroom/casework/bots/sqlite"
+	casepg "caseroom/casework/postgres"
+	casesqlite "caseroom/casework/sqlite"
 	"caseroom/chat"
 	chatpg "caseroom/chat/postgres"
 	chatsqlite "caseroom/chat/sqlite"
@@ -25,6 +32,8 @@ type stores struct {
 	pool   *pgxpool.Pool
 	acl    acl.Store
 	chat   chat.Store
+	cases  casework.Store
+	bots   bots.Store
 	// migrate applies every store's pending migrations; pending counts them.
 	migrate func(ctx context.Context) error
 	pending func(ctx context.Context) (int, error)
@@ -38,21 +47,30 @@ func openStores(ctx context.Context, cfg Config) (*stores, error) {
 		if err != nil {
 			return nil, err
 		}
-		as, cs := aclsqlite.New(db), chatsqlite.New(db)
-		s := &stores{kind: "sqlite", sqlite: db, acl: as, chat: cs}
+		as, cs, ks, bs := aclsqlite.New(db), chatsqlite.New(db), casesqlite.New(db), botssqlite.New(db)
+		s := &stores{kind: "sqlite", sqlite: db, acl: as, chat: cs, cases: ks, bots: bs}
+		domains := []struct {
+			name string
+			fs   fs.FS
+		}{{"acl", aclsqlite.Migrations}, {"chat", chatsqlite.Migrations}, {"casework", casesqlite.Migrations}, {"bots", botssqlite.Migrations}}
 		s.migrate = func(ctx context.Context) error {
-			if err := as.Migrate(ctx); err != nil {
-				return err
+			for _, d := range domains {
+				if err := db.Migrate(ctx, d.name, d.fs); err != nil {
+					return err
+				}
 			}
-			return cs.Migrate(ctx)
+			return nil
 		}
 		s.pending = func(ctx context.Context) (int, error) {
-			a, err := db.Pending(ctx, "acl", aclsqlite.Migrations)
-			if err != nil {
-				return 0, err
+			n := 0
+			for _, d := range domains {
+				p, err := db.Pending(ctx, d.name, d.fs)
+				if err != nil {
+					return 0, err
+				}
+				n += p
 			}
-			c, err := db.Pending(ctx, "chat", chatsqlite.Migrations)
-			return a + c, err
+			return n, nil
 		}
 		return s, nil
 	}
@@ -60,21 +78,30 @@ func openStores(ctx context.Context, cfg Config) (*stores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CASEROOM_DATABASE: %w", err)
 	}
-	as, cs := aclpg.New(pool), chatpg.New(pool)
-	s := &stores{kind: "postgres", pool: pool, acl: as, chat: cs}
+	as, cs, ks, bs := aclpg.New(pool), chatpg.New(pool), casepg.New(pool), botspg.New(pool)
+	s := &stores{kind: "postgres", pool: pool, acl: as, chat: cs, cases: ks, bots: bs}
+	domains := []struct {
+		name string
+		fs   fs.FS
+	}{{"acl", aclpg.Migrations}, {"chat", chatpg.Migrations}, {"casework", casepg.Migrations}, {"bots", botspg.Migrations}}
 	s.migrate = func(ctx context.Context) error {
-		if err := as.Migrate(ctx); err != nil {
-			return err
+		for _, d := range domains {
+			if err := pgdb.Migrate(ctx, pool, d.name, d.fs); err != nil {
+				return err
+			}
 		}
-		return cs.Migrate(ctx)
+		return nil
 	}
 	s.pending = func(ctx context.Context) (int, error) {
-		a, err := pgdb.Pending(ctx, pool, "acl", aclpg.Migrations)
-		if err != nil {
-			return 0, err
+		n := 0
+		for _, d := range domains {
+			p, err := pgdb.Pending(ctx, pool, d.name, d.fs)
+			if err != nil {
+				return 0, err
+			}
+			n += p
 		}
-		c, err := pgdb.Pending(ctx, pool, "chat", chatpg.Migrations)
-		return a + c, err
+		return n, nil
 	}
 	return s, nil
 }
