@@ -175,20 +175,38 @@ func (s *Service) append(ctx context.Context, m *Message, ifHead Seq) error {
 	if m.CreatedAt.IsZero() {
 		m.CreatedAt = s.now() // the service's clock, so windows and days agree with it
 	}
-	dup, err := s.store.Append(ctx, m, ifHead)
-	if err != nil {
-		return err
-	}
-	if !dup {
+	_, err := s.appendPublish(ctx, m, ifHead)
+	return err
+}
+
+// appendPublish stores m and publishes it once committed: from the store's
+// commit hook when the store calls it (in seq order per room, see
+// WithCommitHook), else after Append returns.
+func (s *Service) appendPublish(ctx context.Context, m *Message, ifHead Seq) (dup bool, err error) {
+	published := false
+	hctx := WithCommitHook(ctx, func(e *Message) {
+		published = true
+		s.publish(ctx, e)
+	})
+	dup, err = s.store.Append(hctx, m, ifHead)
+	if err == nil && !dup && !published {
 		s.publish(ctx, m)
 	}
-	return nil
+	return dup, err
 }
 
 func (s *Service) publish(ctx context.Context, m *Message) {
 	ev := Event{Type: EvMessage, Room: m.Room, Seq: m.Seq, Kind: m.Kind, Data: EncodeMessage(m)}
-	if m.Kind == MemberAdd || m.Kind == MemberRemove {
+	switch m.Kind {
+	case MemberAdd, MemberRemove:
 		var p MembersChanged
+		if json.Unmarshal(m.Payload, &p) == nil {
+			for _, u := range p.Members {
+				ev.Users = append(ev.Users, u.User)
+			}
+		}
+	case RoomCreate:
+		var p RoomCreated
 		if json.Unmarshal(m.Payload, &p) == nil {
 			for _, u := range p.Members {
 				ev.Users = append(ev.Users, u.User)
@@ -474,12 +492,9 @@ func (s *Service) Post(ctx context.Context, id RoomID, in Post) (m Message, dup 
 		ReplyTo: in.ReplyTo, Mentions: in.Mentions, Body: in.Body, Payload: in.Payload}
 	msg.Countable = spec.Countable
 	msg.CreatedAt = s.now()
-	dup, err = s.store.Append(ctx, msg, 0)
+	dup, err = s.appendPublish(ctx, msg, 0)
 	if err != nil {
 		return Message{}, false, err
-	}
-	if !dup {
-		s.publish(ctx, msg)
 	}
 	return *msg, dup, nil
 }
