@@ -511,7 +511,7 @@ func (b *browserTab) openRoom(room string) {
 	b.t.Helper()
 	sel := `.room-item[data-room="` + room + `"]`
 	b.waitFor("room "+room+" in the list", `document.querySelector(`+js(sel)+`)`, 15*time.Second)
-	b.do(chromedp.Click(chromedp.CSS(sel)))
+	b.click(sel)
 	b.waitFor("the room to open", `location.hash.includes(`+js(room)+`) && !document.querySelector(".room-body").hidden`, 10*time.Second)
 }
 
@@ -839,6 +839,26 @@ func TestBrowser(t *testing.T) {
 		}
 		b.do(enter())
 		b.waitFor("the draft sent", entryWith("一段还没有发出的草稿")+`?.querySelector(".sender")`, 10*time.Second)
+
+		// The session ends elsewhere (signed out with its refresh token): the
+		// next refresh fails, a dialog asks for the password over the page, and
+		// what was typed meanwhile is still there afterwards.
+		done := b.expect(`status of 401`)
+		refresh := evalAs[string](b, `JSON.parse(sessionStorage.getItem("caseroom.session")).refresh`)
+		if st := srv.apiCall(t, "", "POST", "/auth/logout", map[string]string{"refresh_token": refresh}, nil); st != 204 {
+			t.Fatalf("logout = %d", st)
+		}
+		b.do(chromedp.SendKeys(chromedp.CSS("#composer-input"), "会话过期时正在输入的内容"))
+		b.waitFor("the sign-in dialog", `document.querySelector("dialog.relogin[open]")`, 75*time.Second)
+		b.shot("session-expired")
+		b.do(chromedp.SendKeys(chromedp.CSS("#relogin-password"), srv.account(police).Password), enter())
+		b.waitFor("the dialog gone", `!document.querySelector("dialog.relogin")`, 10*time.Second)
+		done()
+		if v := evalAs[string](b, `document.querySelector("#composer-input").value`); v != "会话过期时正在输入的内容" {
+			t.Errorf("after signing in again the composer holds %q", v)
+		}
+		b.do(chromedp.Focus(chromedp.CSS("#composer-input")), enter())
+		b.waitFor("the text sent in the new session", entryWith("会话过期时正在输入的内容")+`?.querySelector(".sender")`, 10*time.Second)
 		b.mustBeClean()
 	})
 
