@@ -111,3 +111,24 @@ type Store interface {
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
 }
+
+// commitHookKey is the context key of WithCommitHook.
+type commitHookKey struct{}
+
+// WithCommitHook returns ctx carrying f, for Store.Append: a store that
+// commits several appends at once (group commit) calls f with the entry it
+// stored for this call, right after the commit and before Append returns, and
+// calls the hooks of one commit, and of successive commits, in seq order per
+// room. So a Service that publishes from f publishes a room's entries in
+// order on this node even while many appends to the room are in flight. A
+// duplicate (dup) or a failed append does not call f; a store may also never
+// call it, and the caller then publishes after Append returns.
+func WithCommitHook(ctx context.Context, f func(*Message)) context.Context {
+	return context.WithValue(ctx, commitHookKey{}, f)
+}
+
+// CommitHook returns the hook WithCommitHook put in ctx, or nil.
+func CommitHook(ctx context.Context) func(*Message) {
+	f, _ := ctx.Value(commitHookKey{}).(func(*Message))
+	return f
+}

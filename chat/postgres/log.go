@@ -70,9 +70,21 @@ const (
 	WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3`
 )
 
-// Append stores m as the next entry of its room with its effect, in one
-// transaction that holds the room's row lock. See chat.Store.
+// Append stores m as the next entry of its room with its effect, in a
+// transaction that holds the room's row lock, and calls the commit hook of ctx
+// (chat.WithCommitHook) after the commit. Concurrent appends are committed
+// together (group.go): the entries without an effect of one batch in one
+// transaction, an entry with an effect in one of its own, in the order they
+// came. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
+	p := &pending{ctx: ctx, m: m, ifHead: ifHead}
+	s.group.do(p, s.commitBatch)
+	return p.dup, p.err
+}
+
+// appendOne stores m alone, in its own transaction: the path of an entry with
+// an effect, and of each entry of a batch that failed as a whole.
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/postgres: append to %s: %w", m.Room, err)

@@ -31,7 +31,8 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = $1`
 
 // Store is the chat.Store on PostgreSQL. Its methods are safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	group group // appends waiting for their batch
 }
 
 var _ chat.Store = (*Store)(nil)

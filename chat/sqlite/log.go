@@ -61,9 +61,85 @@ const (
 	WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`
 )
 
-// Append stores m as the next entry of its room with its effect, in one
-// transaction on the writer connection. See chat.Store.
+// Append stores m as the next entry of its room with its effect, in a
+// transaction on the writer connection, and calls the commit hook of ctx
+// (chat.WithCommitHook) after the commit. Concurrent appends are committed
+// together (group.go): one transaction per batch, each entry in a savepoint
+// of its own, so that one refused entry leaves the others of its batch
+// stored. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
+	p := &pending{ctx: ctx, m: m, ifHead: ifHead}
+	s.group.do(p, s.commitBatch)
+	return p.dup, p.err
+}
+
+// commitBatch answers every pending of batch: one transaction on the writer
+// connection, a savepoint per entry. If the transaction cannot begin or
+// commit, each entry is tried again alone, so that each gets its own answer.
+func (s *Store) commitBatch(batch []*pending) {
+	// Not cancelled with the leader's request, which may end while it commits
+	// the others'; busy_timeout bounds the waits. A context without Done also
+	// spares the driver a goroutine per statement.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	if len(batch) == 1 {
+		s.commitOne(ctx, batch[0])
+		return
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		for _, p := range batch {
+			s.commitOne(ctx, p)
+		}
+		return
+	}
+	defer tx.Rollback()
+	stored := make([]chat.Message, len(batch))
+	err = nil
+	for i, p := range batch {
+		if _, err = tx.ExecContext(ctx, "SAVEPOINT entry"); err != nil {
+			break
+		}
+		stored[i], p.dup, p.err = appendEntry(ctx, tx, p.m, p.ifHead)
+		if p.err != nil {
+			p.err = fmt.Errorf("chat/sqlite: append to %s: %w", p.m.Room, p.err)
+			if _, err = tx.ExecContext(ctx, "ROLLBACK TO entry"); err != nil {
+				break
+			}
+		}
+		if _, err = tx.ExecContext(ctx, "RELEASE entry"); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil { // the transaction failed as a whole: nothing of it is stored
+		tx.Rollback()
+		for _, p := range batch {
+			p.dup, p.err = false, nil
+			s.commitOne(ctx, p)
+		}
+		return
+	}
+	for i, p := range batch {
+		if p.err == nil {
+			*p.m = stored[i]
+			if !p.dup {
+				p.hook()
+			}
+		}
+	}
+}
+
+func (s *Store) commitOne(ctx context.Context, p *pending) {
+	p.dup, p.err = s.appendOne(ctx, p.m, p.ifHead)
+	if p.err == nil && !p.dup {
+		p.hook()
+	}
+}
+
+// appendOne stores m alone, in its own transaction.
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)

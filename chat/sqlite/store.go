@@ -29,7 +29,8 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = ?`
 
 // Store is the chat.Store on SQLite. Its methods are safe for concurrent use.
 type Store struct {
-	db *sqlitedb.DB
+	db    *sqlitedb.DB
+	group group // appends waiting for their batch
 }
 
 var _ chat.Store = (*Store)(nil)

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"CreateRoomMakesMembers", createRoomMakesMembers},
 		{"SeqsHaveNoGaps", seqsHaveNoGaps},
 		{"ConcurrentAppendsNeverShareASeq", concurrentAppendsNeverShareASeq},
+		{"ConcurrentAppendsMixedOutcomes", concurrentAppendsMixedOutcomes},
 		{"ClientIDIsIdempotent", clientIDIsIdempotent},
 		{"IfHeadConflict", ifHeadConflict},
 		{"ArchivedRoomRefusesPosts", archivedRoomRefusesPosts},

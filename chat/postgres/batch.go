@@ -1,0 +1,267 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"caseroom/acl/audit"
+	"caseroom/chat"
+)
+
+const (
+	// The rooms of a batch, locked in id order so that two batches (on two
+	// nodes) never wait for each other in a cycle.
+	lockHeads = `SELECT id, head_seq, head_hash, archived, last_at FROM chat_rooms
+	WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
+
+	// The entries stored earlier under client ids of the batch.
+	selectByClientIDs = `SELECT ` + messageColumns + ` FROM chat_messages
+	WHERE (room, sender, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
+
+	insertEntries = `INSERT INTO chat_messages (room, seq, kind, sender, sender_unit, client_id,
+	reply_to, mentions, body, payload, target, occurred_at, created_at, prev, hash, countable)
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+	$7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bigint[], $12::bigint[], $13::bigint[],
+	$14::bytea[], $15::bytea[], $16::boolean[])`
+
+	advanceHeads = `UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
+	FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[]) AS v(id, seq, hash, at)
+	WHERE r.id = v.id`
+)
+
+// batchTimeout bounds one batch's transaction: the leader's own request may
+// be cancelled while it commits the others'.
+const batchTimeout = 30 * time.Second
+
+// hasEffect reports whether an entry of kind changes more than the log.
+func hasEffect(k chat.Kind) bool {
+	switch k {
+	case chat.RoomCreate, chat.MemberAdd, chat.MemberRemove, chat.MemberRole, chat.UnitAdd,
+		chat.RoomRename, chat.RoomArchive, chat.Edit, chat.Retract:
+		return true
+	}
+	return false
+}
+
+// commitBatch answers every pending of batch, in order: runs of entries
+// without an effect in one transaction each, an entry with an effect alone.
+func (s *Store) commitBatch(batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), batchTimeout)
+	defer cancel()
+	for i := 0; i < len(batch); {
+		if hasEffect(batch[i].m.Kind) {
+			s.commitOne(ctx, batch[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(batch) && !hasEffect(batch[j].m.Kind) {
+			j++
+		}
+		if j-i == 1 {
+			s.commitOne(ctx, batch[i])
+		} else {
+			s.commitPlain(ctx, batch[i:j])
+		}
+		i = j
+	}
+}
+
+func (s *Store) commitOne(ctx context.Context, p *pending) {
+	p.dup, p.err = s.appendOne(ctx, p.m, p.ifHead)
+	if p.err == nil && !p.dup {
+		p.hook()
+	}
+}
+
+// commitPlain stores entries without an effect in one transaction: it locks
+// their rooms' heads, reads the entries stored earlier under their client
+// ids, chains the new ones in Go and inserts them with one statement. If the
+// transaction fails, each entry is tried again alone, so that each gets its
+// own answer.
+func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
+	type head struct {
+		seq      int64
+		hash     []byte
+		archived bool
+		lastAt   int64
+	}
+	var live []*pending
+	var rooms []string
+	entries := make([]chat.Message, len(batch))
+	var cidRooms, cidSenders, cids []string
+	for k, p := range batch {
+		e := *p.m
+		if err := checkEntry(&e); err != nil {
+			p.err = fmt.Errorf("chat/postgres: append to %s: %w", p.m.Room, err)
+			continue
+		}
+		entries[k] = e
+		live = append(live, p)
+		rooms = append(rooms, string(e.Room))
+		if e.ClientID != "" {
+			cidRooms, cidSenders, cids = append(cidRooms, string(e.Room)), append(cidSenders, string(e.Sender)), append(cids, e.ClientID)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	slices.Sort(rooms)
+	rooms = slices.Compact(rooms)
+
+	fallback := func() {
+		for _, p := range live {
+			s.commitOne(ctx, p)
+		}
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		fallback()
+		return
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, lockHeads, rooms)
+	if err != nil {
+		fallback()
+		return
+	}
+	heads := make(map[chat.RoomID]*head, len(rooms))
+	for rows.Next() {
+		var id string
+		h := &head{}
+		if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt); err != nil {
+			rows.Close()
+			fallback()
+			return
+		}
+		heads[chat.RoomID(id)] = h
+	}
+	rows.Close()
+	if rows.Err() != nil {
+		fallback()
+		return
+	}
+	prior := map[[3]string]chat.Message{}
+	if len(cids) > 0 {
+		ms, err := scanMessages(tx.Query(ctx, selectByClientIDs, cidRooms, cidSenders, cids))
+		if err != nil {
+			fallback()
+			return
+		}
+		for _, m := range ms {
+			prior[[3]string{string(m.Room), string(m.Sender), m.ClientID}] = m
+		}
+	}
+
+	// Chain the new entries in order, as appendEntry would one by one.
+	var (
+		cRoom, cKind, cSender, cUnit, cMentions, cBody []string
+		cClient                                        []*string
+		cSeq, cReply, cTarget, cCreated                []int64
+		cOccurred                                      []*int64
+		cPayload, cPrev, cHash                         [][]byte
+		cCountable                                     []bool
+	)
+	type answer struct {
+		p     *pending
+		e     chat.Message
+		prior bool // e was stored earlier under the client id
+		of    int  // > 0: a repeat within the batch of answers[of-1]
+	}
+	var answers []answer
+	batchCID := map[[3]string]int{} // client id -> index into answers
+	for k, p := range batch {
+		if p.err != nil {
+			continue
+		}
+		e := entries[k]
+		key := [3]string{string(e.Room), string(e.Sender), e.ClientID}
+		if e.ClientID != "" {
+			if m, ok := prior[key]; ok {
+				answers = append(answers, answer{p: p, e: m, prior: true})
+				continue
+			}
+			if i, ok := batchCID[key]; ok {
+				answers = append(answers, answer{p: p, of: i + 1})
+				continue
+			}
+		}
+		h := heads[e.Room]
+		if h == nil {
+			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, chat.ErrNotFound)
+			continue
+		}
+		if err := admit(&e, effect{}, chat.Seq(h.seq), h.archived, p.ifHead); err != nil {
+			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
+			continue
+		}
+		e.Seq = chat.Seq(h.seq + 1)
+		e.Prev = h.hash
+		e.CreatedAt = stamp(e.CreatedAt, time.UnixMicro(h.lastAt))
+		e.OccurredAt = e.OccurredAt.Truncate(time.Microsecond)
+		e.Hash = audit.Next(e.Prev, e.Canonical())
+		e.Edited, e.Retracted = 0, 0
+		h.seq, h.hash, h.lastAt = int64(e.Seq), e.Hash, e.CreatedAt.UnixMicro()
+
+		cRoom, cSeq, cKind = append(cRoom, string(e.Room)), append(cSeq, int64(e.Seq)), append(cKind, string(e.Kind))
+		cSender, cUnit = append(cSender, string(e.Sender)), append(cUnit, string(e.SenderUnit))
+		var cid *string
+		if e.ClientID != "" {
+			cid = &e.ClientID
+		}
+		cClient, cReply = append(cClient, cid), append(cReply, int64(e.ReplyTo))
+		cMentions, cBody = append(cMentions, encodeMentions(e.Mentions)), append(cBody, e.Body)
+		cPayload, cTarget = append(cPayload, nullBytes(e.Payload)), append(cTarget, int64(e.Target))
+		var occ *int64
+		if o := micros(e.OccurredAt); o.Valid {
+			occ = &o.Int64
+		}
+		cOccurred, cCreated = append(cOccurred, occ), append(cCreated, e.CreatedAt.UnixMicro())
+		cPrev, cHash, cCountable = append(cPrev, nullBytes(e.Prev)), append(cHash, e.Hash), append(cCountable, e.Countable)
+		if e.ClientID != "" {
+			batchCID[key] = len(answers)
+		}
+		answers = append(answers, answer{p: p, e: e})
+	}
+	if len(cRoom) > 0 {
+		_, err = tx.Exec(ctx, insertEntries, cRoom, cSeq, cKind, cSender, cUnit, cClient, cReply, cMentions, cBody,
+			cPayload, cTarget, cOccurred, cCreated, cPrev, cHash, cCountable)
+		if err == nil {
+			var hRoom []string
+			var hSeq, hAt []int64
+			var hHash [][]byte
+			for id, h := range heads {
+				hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
+			}
+			_, err = tx.Exec(ctx, advanceHeads, hRoom, hSeq, hHash, hAt)
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			var again []*pending
+			for _, p := range live {
+				if p.err == nil {
+					again = append(again, p)
+				}
+			}
+			for _, p := range again {
+				s.commitOne(ctx, p)
+			}
+			return
+		}
+	}
+	for _, a := range answers {
+		switch {
+		case a.prior:
+			*a.p.m, a.p.dup = a.e, true
+		case a.of > 0:
+			*a.p.m, a.p.dup = answers[a.of-1].e, true
+		default:
+			*a.p.m = a.e
+			a.p.hook()
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"sync"
+
+	"caseroom/chat"
+)
+
+// This file is the same in chat/sqlite and chat/postgres but for the package
+// name: group commit.
+//
+// Appends queue in a group; one of the callers, the leader, takes what is
+// queued and commits it as one batch while the others wait, then hands the
+// lead to the first caller queued meanwhile. So a commit (a WAL flush) is
+// shared by every append that arrived while the previous one was flushing,
+// each append is answered only after the commit that holds it, and there is
+// no goroutine or timer of its own: under light load a batch is one append,
+// committed at once. Batches run one after another, so the entries of a room
+// are committed, and their commit hooks called, in seq order.
+
+// maxBatch bounds the appends of one batch.
+const maxBatch = 256
+
+// A pending is one Append waiting for its batch.
+type pending struct {
+	ctx    context.Context // the caller's, for its commit hook
+	m      *chat.Message
+	ifHead chat.Seq
+	dup    bool
+	err    error
+	wake   chan bool // true: lead the next batches; false: answered
+}
+
+type group struct {
+	mu      sync.Mutex
+	queue   []*pending // guarded by mu
+	leading bool       // guarded by mu: a leader is committing
+}
+
+// do queues p and returns once a batch holding it has been committed (or has
+// failed): p.dup and p.err are then its answer. commit answers every pending
+// of the batch it is given.
+func (g *group) do(p *pending, commit func(batch []*pending)) {
+	p.wake = make(chan bool, 1)
+	g.mu.Lock()
+	g.queue = append(g.queue, p)
+	if g.leading {
+		g.mu.Unlock()
+		if lead := <-p.wake; !lead {
+			return
+		}
+	} else {
+		g.leading = true
+		g.mu.Unlock()
+	}
+	for answered := false; !answered; {
+		g.mu.Lock()
+		n := min(len(g.queue), maxBatch)
+		batch := make([]*pending, n)
+		copy(batch, g.queue)
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		commit(batch)
+		for _, q := range batch {
+			if q == p {
+				answered = true
+			} else {
+				q.wake <- false
+			}
+		}
+	}
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.leading = false
+	} else {
+		g.queue[0].wake <- true // the lead passes on; its caller takes the queue
+	}
+	g.mu.Unlock()
+}
+
+// hook calls the commit hook of p's caller with the entry stored.
+func (p *pending) hook() {
+	if f := chat.CommitHook(p.ctx); f != nil {
+		f(p.m)
+	}
+}

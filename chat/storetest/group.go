@@ -1,0 +1,164 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"caseroom/chat"
+)
+
+// concurrentAppendsMixedOutcomes runs many appends at once, as a store that
+// commits them in groups sees them: posts to open rooms, posts to an archived
+// room and to a room that does not exist, stale ifHeads, edits, and the same
+// client id sent several times at once. Each append must get its own answer,
+// exactly what it would get alone; the logs must chain; and the commit hooks
+// (chat.WithCommitHook) of a room must be called in seq order, once per new
+// entry, before Append returns.
+func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
+	rooms := []chat.RoomID{"r0", "r1", "r2"}
+	for _, r := range rooms {
+		mustCreate(t, s, r, ref(alice, chat.Owner), ref(bob, ""))
+	}
+	mustCreate(t, s, "shut", ref(alice, chat.Owner), ref(bob, ""))
+	mustAppend(t, s, event("shut", chat.RoomArchive, chat.RoomArchived{Archived: true}), 0)
+	target := mustPost(t, s, "r0", bob, "to be edited")
+
+	var hookMu sync.Mutex
+	hooked := map[chat.RoomID][]chat.Seq{}
+	hook := func(m *chat.Message) {
+		hookMu.Lock()
+		hooked[m.Room] = append(hooked[m.Room], m.Seq)
+		hookMu.Unlock()
+	}
+
+	const writers, posts = 40, 15
+	type outcome struct {
+		m        chat.Message
+		dup      bool
+		err      error
+		hookSeen bool
+	}
+	got := make([][]outcome, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range posts {
+				var m chat.Message
+				var ifHead chat.Seq
+				switch {
+				case i%5 == 1:
+					m = text("shut", bob, fmt.Sprintf("w%d p%d to an archived room", w, i))
+				case i%5 == 2 && w%4 == 0:
+					m = text("nowhere", bob, fmt.Sprintf("w%d p%d to no room", w, i))
+				case i%5 == 3:
+					m = text(rooms[w%len(rooms)], bob, fmt.Sprintf("w%d p%d stale", w, i))
+					ifHead = 1 // long gone
+				case i == 4 && w%8 == 0:
+					m = chat.Message{Room: "r0", Kind: chat.Edit, Sender: bob, SenderUnit: unitOf[bob], Target: target.Seq, Body: fmt.Sprintf("edit by w%d", w)}
+				default:
+					m = text(rooms[(w+i)%len(rooms)], bob, fmt.Sprintf("w%d p%d", w, i))
+					if i%5 == 4 {
+						m.ClientID = fmt.Sprintf("same-%d", i) // sent by every writer at once
+						m.Room = "r1"
+					}
+				}
+				seen := false
+				ctx := chat.WithCommitHook(t.Context(), func(e *chat.Message) { seen = true; hook(e) })
+				dup, err := s.Append(ctx, &m, ifHead)
+				got[w] = append(got[w], outcome{m: m, dup: dup, err: err, hookSeen: seen})
+			}
+		})
+	}
+	wg.Wait()
+
+	// The entry each client id stored: the one answer that is not a dup.
+	byClient := map[string]chat.Message{}
+	for _, os := range got {
+		for _, o := range os {
+			if o.err == nil && !o.dup && o.m.ClientID != "" {
+				if prior, ok := byClient[o.m.ClientID]; ok {
+					t.Errorf("client id %s stored twice: as %d and %d", o.m.ClientID, prior.Seq, o.m.Seq)
+				}
+				byClient[o.m.ClientID] = o.m
+			}
+		}
+	}
+	stored := map[chat.RoomID]map[chat.Seq]chat.Message{}
+	for w, os := range got {
+		for i, o := range os {
+			name := fmt.Sprintf("writer %d append %d (%s in %s)", w, i, o.m.Kind, o.m.Room)
+			switch {
+			case o.m.Room == "shut":
+				if !errors.Is(o.err, chat.ErrArchived) {
+					t.Errorf("%s = %v, want chat.ErrArchived", name, o.err)
+				}
+			case o.m.Room == "nowhere":
+				if !errors.Is(o.err, chat.ErrNotFound) {
+					t.Errorf("%s = %v, want chat.ErrNotFound", name, o.err)
+				}
+			case i%5 == 3:
+				if !errors.Is(o.err, chat.ErrConflict) {
+					t.Errorf("%s with a stale ifHead = %v, want chat.ErrConflict", name, o.err)
+				}
+			case o.err != nil:
+				t.Errorf("%s = %v, want nil", name, o.err)
+			case o.m.ClientID != "" && o.dup:
+				if d := sameEntry(o.m, byClient[o.m.ClientID]); d != "" {
+					t.Errorf("%s: client id %s answered %s, want the entry it stored", name, o.m.ClientID, d)
+				}
+			}
+			if o.err != nil || o.dup {
+				if o.hookSeen {
+					t.Errorf("%s: the commit hook was called for an append that stored nothing", name)
+				}
+				continue
+			}
+			if stored[o.m.Room] == nil {
+				stored[o.m.Room] = map[chat.Seq]chat.Message{}
+			}
+			if prior, ok := stored[o.m.Room][o.m.Seq]; ok {
+				t.Errorf("%s got seq %d, as did %q", name, o.m.Seq, prior.Body)
+			}
+			stored[o.m.Room][o.m.Seq] = o.m
+		}
+	}
+	for i := 4; i < posts; i += 5 {
+		if _, ok := byClient[fmt.Sprintf("same-%d", i)]; !ok {
+			t.Errorf("client id same-%d: no append stored it", i)
+		}
+	}
+	for _, r := range rooms {
+		all := mustAll(t, s, r)
+		for _, m := range all {
+			if m.Seq <= 1 || (r == "r0" && m.Seq == target.Seq) {
+				continue
+			}
+			want, ok := stored[r][m.Seq]
+			if !ok {
+				t.Errorf("History(%s) has entry %d that no Append returned", r, m.Seq)
+				continue
+			}
+			if d := sameEntry(m, want); d != "" {
+				t.Errorf("History(%s) entry %d: %s (as Append returned it)", r, m.Seq, d)
+			}
+		}
+		mustVerify(t, s, r)
+		var want []chat.Seq
+		for seq := range stored[r] {
+			want = append(want, seq)
+		}
+		slices.Sort(want)
+		hookMu.Lock()
+		h := slices.Clone(hooked[r])
+		hookMu.Unlock()
+		if !slices.Equal(h, want) {
+			t.Errorf("commit hooks of %s ran for seqs %v, want %v in this order", r, h, want)
+		}
+	}
+	if m := mustMessage(t, s, "r0", target.Seq); m.Edited == 0 {
+		t.Errorf("Message(r0, %d).Edited = 0 after concurrent edits, want the latest edit's seq", target.Seq)
+	}
+}
