@@ -29,6 +29,8 @@ export class RoomList {
     S.on('names', () => this.render());
     cases.onChange(() => this.render());
     onLang(() => this.render());
+    // Deadlines count down: redraw the list every minute.
+    setInterval(() => { if (this.el.isConnected) this.render(); }, 60000);
     this.render();
   }
 
@@ -49,6 +51,16 @@ export class RoomList {
   }
 
   render() {
+    // Keep the keyboard focus on the same room across a redraw.
+    const focused = this.el.contains(document.activeElement) && document.activeElement.dataset ? document.activeElement.dataset.room : null;
+    this.draw();
+    if (focused) {
+      const again = this.el.querySelector(`a[data-room="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  draw() {
     this.title.textContent = t('rooms.title');
     this.searchLabel.textContent = t('rooms.search_label');
     this.search.placeholder = t('rooms.search');
