@@ -244,7 +244,7 @@ func (c *Case) HandlingUnits() []acl.UnitID {
 
 // unitOfKind returns the unit of one of kinds that is engaged in the case: the
 // receiver of a pending transfer, the holder, the latest earlier holder, the
-// latest unit that acted, the first participant — in that order. "" if none.
+// first unit that acted, the first participant — in that order. "" if none.
 func (c *Case) unitOfKind(kinds []acl.UnitKind) acl.UnitID {
 	is := func(u acl.UnitID) bool { return u != "" && slices.Contains(kinds, c.kindOf(u)) }
 	if c.Pending != nil && is(c.Pending.To) {
@@ -258,9 +258,11 @@ func (c *Case) unitOfKind(kinds []acl.UnitKind) acl.UnitID {
 			return c.Chain[i]
 		}
 	}
-	for i := len(c.Handling) - 1; i >= 0; i-- {
-		if is(c.Handling[i]) {
-			return c.Handling[i]
+	// Among the units that acted, the first of the kind: a higher unit asked
+	// once for a review does not become the case's unit of its kind.
+	for _, u := range c.Handling {
+		if is(u) {
+			return u
 		}
 	}
 	for _, u := range c.Participants {
@@ -309,14 +311,15 @@ func (c *Case) entitled(p *Procedure, t Transition, suspect string, whoKind acl.
 		return c.Pending.To, c.Pending.From
 	}
 	if answers(t.Act) {
+		// The suspect's own request first (an arrest approval), then what is
+		// addressed to a unit in the case (a review of a decision about them).
 		var reqs []Request
 		if isSuspect {
 			if s := c.suspect(suspect); s != nil && s.Request != nil {
-				reqs = []Request{*s.Request}
+				reqs = append(reqs, *s.Request)
 			}
-		} else {
-			reqs = c.Requests
 		}
+		reqs = append(reqs, c.Requests...)
 		for _, r := range reqs {
 			if slices.Contains(kinds, c.kindOf(r.To)) {
 				return r.To, r.From

@@ -372,6 +372,12 @@ func (v *view) newMessage(kind chat.Kind, p any, at time.Time) *chat.Message {
 	return &chat.Message{Room: v.room.ID, Kind: kind, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: b, OccurredAt: at}
 }
 
+// archive returns the entry that archives v's room (or brings it back).
+func (v *view) archive(archived bool) *chat.Message {
+	b, _ := json.Marshal(chat.RoomArchived{Archived: archived})
+	return &chat.Message{Room: v.room.ID, Kind: chat.RoomArchive, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: b}
+}
+
 // simulate applies m to a copy of v's case as the next entry, with the same
 // code Replay uses: an act Replay would refuse is refused before it is posted.
 func (v *view) simulate(m *chat.Message) (Case, error) {
@@ -818,14 +824,12 @@ func (s *Service) act(ctx context.Context, v *view, in ActInput, answers chat.Se
 	}
 	var entries []*chat.Message
 	if t.Act == "reopen" && v.room.Archived {
-		b, _ := json.Marshal(chat.RoomArchived{Archived: false})
-		entries = append(entries, &chat.Message{Room: v.room.ID, Kind: chat.RoomArchive, Sender: who.User, SenderUnit: who.Unit, Payload: b})
+		entries = append(entries, v.archive(false))
 	}
 	entries = append(entries, m)
 	if st, _ := v.proc.Stage(sim.Stage); st.ReadOnly && !v.proc.isSuspectTransition(t.ID) {
 		// RULE issue 4 §8: closing a case makes its room read-only and archives it.
-		b, _ := json.Marshal(chat.RoomArchived{Archived: true})
-		entries = append(entries, &chat.Message{Room: v.room.ID, Kind: chat.RoomArchive, Sender: who.User, SenderUnit: who.Unit, Payload: b})
+		entries = append(entries, v.archive(true))
 	}
 	var joins []acl.UnitID
 	if a.Target != "" {
@@ -936,7 +940,13 @@ func (s *Service) RequestApproval(ctx context.Context, id CaseID, in ApprovalInp
 		if _, err := v.simulate(msg); err != nil {
 			return s.refusal(ctx, g, who, RequestApproval, res, err)
 		}
-		if err := s.post(ctx, v, []acl.UnitID{r.Target}, msg); err != nil {
+		msgs := []*chat.Message{msg}
+		if v.room.Archived && t.Act == "reopen" {
+			// Reopening a closed case (a retrial) is asked for in its room: the
+			// room comes back for the request; the case stays closed until the act.
+			msgs = append([]*chat.Message{v.archive(false)}, msgs...)
+		}
+		if err := s.post(ctx, v, []acl.UnitID{r.Target}, msgs...); err != nil {
 			return err
 		}
 		m = *msg
@@ -1031,7 +1041,11 @@ func (s *Service) Decide(ctx context.Context, id CaseID, request chat.Seq, grant
 		if _, err := v.simulate(msg); err != nil {
 			return s.refusal(ctx, g, who, action, res, err)
 		}
-		if err := s.post(ctx, v, nil, msg); err != nil {
+		msgs := []*chat.Message{msg}
+		if !granted && t.Act == "reopen" && c.Closed && !v.room.Archived {
+			msgs = append(msgs, v.archive(true)) // the reopening was refused: read-only again
+		}
+		if err := s.post(ctx, v, nil, msgs...); err != nil {
 			return err
 		}
 		m = *msg

@@ -50,7 +50,9 @@ func (e *env) approved(asker, approver string, id casework.CaseID, in casework.A
 
 func (e *env) mustAct(user string, id casework.CaseID, in casework.ActInput) casework.Case {
 	e.t.Helper()
-	in = e.withDocs(in)
+	if c, err := e.cw.Case(e.as(user), id); err == nil {
+		in = e.withDocs(e.cw.Procedure(c.Procedure), in)
+	}
 	_, c, err := e.cw.Act(e.as(user), id, in)
 	if err != nil {
 		e.t.Fatalf("Act(%s) by %s = %v", in.Transition, user, err)
@@ -59,18 +61,15 @@ func (e *env) mustAct(user string, id casework.CaseID, in casework.ActInput) cas
 }
 
 // withDocs gives in the documents its transition requires, if it names none.
-func (e *env) withDocs(in casework.ActInput) casework.ActInput {
-	if len(in.Documents) > 0 {
+func (e *env) withDocs(p *casework.Procedure, in casework.ActInput) casework.ActInput {
+	if len(in.Documents) > 0 || p == nil {
 		return in
 	}
-	for _, p := range e.cw.Procedures() {
-		if t, ok := p.Transition(in.Transition); ok {
-			for _, d := range t.Documents {
-				if d.Required {
-					in.Documents = append(in.Documents, casework.DocumentRef{Name: d.NameZH})
-				}
+	if t, ok := p.Transition(in.Transition); ok {
+		for _, d := range t.Documents {
+			if d.Required {
+				in.Documents = append(in.Documents, casework.DocumentRef{Name: d.NameZH})
 			}
-			return in
 		}
 	}
 	return in
