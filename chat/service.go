@@ -396,6 +396,87 @@ func (s *Service) AddMembers(ctx context.Context, id RoomID, users []acl.UserID,
 	return *m, s.append(ctx, m, 0)
 }
 
+// AddUnits makes units participants of a room (owner or moderator): each unit
+// is entered in the log (unit.add) and its leaders join as members, so that
+// they can add the unit's other users (policy rule member-add-unit-leader).
+// Units already participating are skipped.
+func (s *Service) AddUnits(ctx context.Context, id RoomID, units []acl.UnitID) (Message, error) {
+	who, err := subject(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	if len(units) == 0 || len(units) > 50 {
+		return Message{}, invalid("units", "name 1 to 50 units")
+	}
+	a, err := s.visibleRoom(ctx, who, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := s.check(ctx, who, acl.ModerateRoom, a.resource()); err != nil {
+		return Message{}, err
+	}
+	have, err := s.store.Units(ctx, id)
+	if err != nil {
+		return Message{}, err
+	}
+	var add []acl.UnitID
+	var leaders []MemberRef
+	for _, uid := range units {
+		u, err := s.dir.Unit(ctx, uid)
+		if errors.Is(err, acl.ErrNotFound) || (err == nil && u.Disabled) {
+			return Message{}, invalid("units", fmt.Sprintf("no active unit %q", uid))
+		}
+		if err != nil {
+			return Message{}, err
+		}
+		if slices.Contains(have, uid) || slices.Contains(add, uid) {
+			continue
+		}
+		add = append(add, uid)
+		users, err := s.dir.Users(ctx, acl.UserFilter{Unit: uid})
+		if err != nil {
+			return Message{}, err
+		}
+		for _, usr := range users {
+			if usr.Disabled || usr.Bot || !slices.Contains(usr.Roles, acl.Leader) {
+				continue
+			}
+			if _, err := s.store.Membership(ctx, id, usr.ID); err == nil {
+				continue
+			}
+			leaders = append(leaders, MemberRef{User: usr.ID, Unit: usr.Unit, Role: Member})
+		}
+	}
+	if len(add) == 0 {
+		return Message{}, nil
+	}
+	payload, _ := json.Marshal(UnitsChanged{Units: add})
+	m := &Message{Room: id, Kind: UnitAdd, Sender: who.User, SenderUnit: who.Unit, Payload: payload}
+	if err := s.append(ctx, m, 0); err != nil {
+		return Message{}, err
+	}
+	if len(leaders) > 0 {
+		payload, _ := json.Marshal(MembersChanged{Members: leaders})
+		lm := &Message{Room: id, Kind: MemberAdd, Sender: who.User, SenderUnit: who.Unit, Payload: payload}
+		if err := s.append(ctx, lm, 0); err != nil {
+			return *m, err
+		}
+	}
+	return *m, nil
+}
+
+// Units returns the units participating in a room.
+func (s *Service) Units(ctx context.Context, id RoomID) ([]acl.UnitID, error) {
+	who, err := subject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.visibleRoom(ctx, who, id); err != nil {
+		return nil, err
+	}
+	return s.store.Units(ctx, id)
+}
+
 // RemoveMember removes user from a room: a member may leave; the owner and
 // moderators remove others. The last owner cannot leave.
 func (s *Service) RemoveMember(ctx context.Context, id RoomID, user acl.UserID) (Message, error) {

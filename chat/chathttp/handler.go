@@ -33,6 +33,8 @@ func Routes() []Route {
 		{"GET", "/api/v1/rooms/{room}/members"},
 		{"POST", "/api/v1/rooms/{room}/members"},
 		{"DELETE", "/api/v1/rooms/{room}/members/{user}"},
+		{"GET", "/api/v1/rooms/{room}/units"},
+		{"POST", "/api/v1/rooms/{room}/units"},
 		{"GET", "/api/v1/rooms/{room}/messages"},
 		{"POST", "/api/v1/rooms/{room}/messages"},
 		{"PATCH", "/api/v1/rooms/{room}/messages/{seq}"},
@@ -58,6 +60,8 @@ func NewHandler(svc *chat.Service, log *slog.Logger) http.Handler {
 	mux.Handle("GET /api/v1/rooms/{room}/members", h.members())
 	mux.Handle("POST /api/v1/rooms/{room}/members", h.addMembers())
 	mux.Handle("DELETE /api/v1/rooms/{room}/members/{user}", h.removeMember())
+	mux.Handle("GET /api/v1/rooms/{room}/units", h.units())
+	mux.Handle("POST /api/v1/rooms/{room}/units", h.addUnits())
 	mux.Handle("GET /api/v1/rooms/{room}/messages", h.history())
 	mux.Handle("POST /api/v1/rooms/{room}/messages", h.post())
 	mux.Handle("PATCH /api/v1/rooms/{room}/messages/{seq}", h.edit())
@@ -237,6 +241,36 @@ func (h *handler) addMembers() http.Handler {
 			return
 		}
 		m, err := h.svc.AddMembers(r.Context(), chat.RoomID(r.PathValue("room")), in.Users, in.Role)
+		if err == nil && m.Seq == 0 {
+			httpjson.Respond(w, http.StatusOK, map[string]any{"added": 0})
+			return
+		}
+		h.respond(w, r, http.StatusCreated, chat.View(&m), err)
+	})
+}
+
+func (h *handler) units() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		us, err := h.svc.Units(r.Context(), chat.RoomID(r.PathValue("room")))
+		if us == nil {
+			us = []acl.UnitID{}
+		}
+		h.respond(w, r, http.StatusOK, map[string]any{"units": us}, err)
+	})
+}
+
+type addUnitsRequest struct {
+	Units []acl.UnitID `json:"units"`
+}
+
+func (h *handler) addUnits() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[addUnitsRequest](r, 0)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		m, err := h.svc.AddUnits(r.Context(), chat.RoomID(r.PathValue("room")), in.Units)
 		if err == nil && m.Seq == 0 {
 			httpjson.Respond(w, http.StatusOK, map[string]any{"added": 0})
 			return

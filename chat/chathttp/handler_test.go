@@ -409,3 +409,24 @@ func TestRenameArchiveAndVerify(t *testing.T) {
 		t.Error("an untouched room does not verify")
 	}
 }
+
+// TestUnitsAsParticipants: the owner makes a unit a participant; its leader
+// joins and adds the unit's users, but not another unit's.
+func TestUnitsAsParticipants(t *testing.T) {
+	e := mustEnv(t, chat.Options{})
+	room := e.mustRoom(prosecutor)
+	want(t, "a non-moderator adds a unit", e.do("POST", "/api/v1/rooms/"+room+"/units", police, map[string]any{"units": []string{"150102-police"}}), 404, "not_found")
+	want(t, "an unknown unit", e.do("POST", "/api/v1/rooms/"+room+"/units", prosecutor, map[string]any{"units": []string{"150102-navy"}}), 400, "invalid")
+	want(t, "the owner adds the police unit", e.do("POST", "/api/v1/rooms/"+room+"/units", prosecutor, map[string]any{"units": []string{"150102-police"}}), 201, "")
+	var us struct{ Units []string }
+	e.do("GET", "/api/v1/rooms/"+room+"/units", prosecutor, nil).decode(t, &us)
+	if fmt.Sprint(us.Units) != "[150102-police]" {
+		t.Errorf("units = %v, want [150102-police]", us.Units)
+	}
+	want(t, "adding it again", e.do("POST", "/api/v1/rooms/"+room+"/units", prosecutor, map[string]any{"units": []string{"150102-police"}}), 200, "")
+	want(t, "the police leader adds a police officer", e.do("POST", "/api/v1/rooms/"+room+"/members", policeLead, map[string]any{"users": []string{police}}), 201, "")
+	want(t, "the police leader adds a judge", e.do("POST", "/api/v1/rooms/"+room+"/members", policeLead, map[string]any{"users": []string{judge}}), 403, "forbidden")
+	if got := e.history(room, police, ""); len(got) == 0 {
+		t.Error("the added officer cannot read the room")
+	}
+}
