@@ -18,6 +18,8 @@ need=()
 [ -n "$(find_pg_bin)" ] || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A CJK font, so the browser tests' screenshots show the Chinese text.
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		log "missing ${need[*]}: run as root to install them, or install them yourself"; exit 1
