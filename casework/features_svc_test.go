@@ -320,3 +320,42 @@ func TestEveryCaseRebuildsFromItsLog(t *testing.T) {
 		assertRebuilds(t, e, p.ID)
 	}
 }
+
+func TestClockedCases(t *testing.T) {
+	e := newEnv(t)
+	id := e.openTheft().ID
+	e.approved(police, policeL, id, casework.ActInput{Transition: "file"})
+	e.approved(police, policeL, id, casework.ActInput{Transition: "detain", Suspect: "s1"})
+	cs, err := e.cw.ClockedCases(t.Context(), casework.Filter{Unit: "150102-police"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Case.ID != id {
+		t.Fatalf("ClockedCases = %d cases", len(cs))
+	}
+	running := 0
+	for key, ck := range cs[0].Clocks {
+		if ck.State() == casework.ClockRunning {
+			running++
+			if due, _ := ck.Due(); due.IsZero() {
+				t.Errorf("clock %s runs without a due time", key)
+			}
+		}
+	}
+	var suspectClock bool
+	for key := range cs[0].Clocks {
+		suspectClock = suspectClock || len(key) > 3 && key[len(key)-3:] == "/s1"
+	}
+	if running == 0 || !suspectClock {
+		t.Errorf("after filing and detention: %d running clocks, a suspect's clock: %v; keys %v", running, suspectClock, keys(cs[0].Clocks))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

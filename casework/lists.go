@@ -418,3 +418,45 @@ func (s *Service) Receipt(ctx context.Context, id CaseID, seq chat.Seq) (Receipt
 	r.Read = reads
 	return r, nil
 }
+
+// Clocked is an open case with its statutory clocks evaluated.
+type Clocked struct {
+	Case Case
+	// Clocks are keyed by clock ID, with "/" and the party id appended for a
+	// suspect's clock (the key the deadline bot's OpenClock.Instance uses).
+	Clocks map[string]*Clock
+}
+
+// ClockedCases returns the open cases f selects, each replayed from its log
+// with its clocks evaluated. It asks no Guard: it serves system paths (the
+// deadline bot, through an adapter to its ClockSource) and due lists whose
+// callers have decided who may see what. Without Options.Clocks and
+// Options.Calendar it answers an error.
+func (s *Service) ClockedCases(ctx context.Context, f Filter) ([]Clocked, error) {
+	if s.opts.Clocks == nil || s.opts.Calendar == nil {
+		return nil, errors.New("casework: no clock table or calendar configured")
+	}
+	open := false
+	f.Closed = &open
+	ps, err := s.store.Cases(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Clocked, 0, len(ps))
+	for _, p := range ps {
+		room, err := s.rooms.Room(ctx, p.Room)
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.load(ctx, room)
+		if err != nil {
+			return nil, err
+		}
+		clocks, skipped := v.c.Clocks(s.opts.Clocks, s.opts.Calendar)
+		for _, e := range skipped {
+			s.log.DebugContext(ctx, "clock event skipped", "case", p.ID, "err", e)
+		}
+		out = append(out, Clocked{Case: v.c, Clocks: clocks})
+	}
+	return out, nil
+}

@@ -281,17 +281,6 @@ func (c *Case) applyAct(p *Procedure, m *chat.Message, kind chat.Kind, a *Act) e
 	if c.Closed && t.Act != "reopen" {
 		return refused("case-closed", "The case is closed; only an act that reopens it (retrial, revocation) may follow.")
 	}
-	if t.ReasonRequired && len([]rune(a.Reason)) == 0 {
-		return invalid("reason", fmt.Sprintf("「%s」 must give a reason", t.NameZH))
-	}
-	if kind == KindReturn && len(a.Missing) == 0 {
-		return invalid("missing", "a return names what is missing")
-	}
-	for _, d := range t.Documents {
-		if d.Required && !slices.ContainsFunc(a.Documents, func(r DocumentRef) bool { return r.Name == d.NameZH }) {
-			return invalid("documents", fmt.Sprintf("「%s」 must carry 「%s」", t.NameZH, d.NameZH))
-		}
-	}
 
 	// Where the act happens: the case machine's stage, or the suspect's state.
 	var sus *Suspect
@@ -322,6 +311,20 @@ func (c *Case) applyAct(p *Procedure, m *chat.Message, kind chat.Kind, a *Act) e
 	// for supplementary investigation.
 	if t.MaxCount > 0 && counts[t.ID] >= t.MaxCount {
 		return refused("max-count", "「%s」 may happen at most %d time(s) (%s).", t.NameZH, t.MaxCount, t.Basis)
+	}
+
+	// What the act must carry: RULE invariant 3, a return gives a reason (and
+	// the missing items); the documents the procedure names.
+	if t.ReasonRequired && len([]rune(a.Reason)) == 0 {
+		return invalid("reason", fmt.Sprintf("「%s」 must give a reason", t.NameZH))
+	}
+	if kind == KindReturn && len(a.Missing) == 0 {
+		return invalid("missing", "a return names what is missing")
+	}
+	for _, d := range t.Documents {
+		if d.Required && !slices.ContainsFunc(a.Documents, func(r DocumentRef) bool { return r.Name == d.NameZH }) {
+			return invalid("documents", fmt.Sprintf("「%s」 must carry 「%s」", t.NameZH, d.NameZH))
+		}
 	}
 
 	// Transfers and requests address a unit.
