@@ -359,3 +359,24 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+func TestCloseAndReopenCheckTheirTransition(t *testing.T) {
+	e := newEnv(t)
+	c, err := e.cw.OpenCase(e.as(judge), casework.OpenInput{Procedure: "civil", Title: "甲诉乙"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustAct(judge, c.ID, casework.ActInput{Transition: "register_simple"})
+	if _, _, err := e.cw.Close(e.as(judge), c.ID, casework.ActInput{Transition: "judge_first_instance"}); !errors.Is(err, casework.ErrInvalid) {
+		t.Errorf("Close(judge_first_instance) = %v, want invalid", err)
+	}
+	if _, _, err := e.cw.Close(e.as(outsider), c.ID, casework.ActInput{Transition: "judge_first_instance"}); !errors.Is(err, casework.ErrCaseNotFound) {
+		t.Errorf("Close by an outsider = %v, want not found", err)
+	}
+	if _, c, err = e.cw.Close(e.as(judge), c.ID, casework.ActInput{Transition: "settle_or_withdraw"}); err != nil || !c.Closed {
+		t.Fatalf("Close(settle_or_withdraw) = %v, closed %v", err, c.Closed)
+	}
+	if _, _, err := e.cw.Reopen(e.as(judge), c.ID, casework.ActInput{Transition: "register_simple"}); !errors.Is(err, casework.ErrInvalid) {
+		t.Errorf("Reopen(register_simple) = %v, want invalid", err)
+	}
+}

@@ -721,6 +721,42 @@ func (s *Service) Act(ctx context.Context, id CaseID, in ActInput) (chat.Message
 	return m, c, err
 }
 
+// Close performs in.Transition, which must end the case (enter a terminal
+// stage); the room becomes read-only when the stage says so. It is Act with
+// that check, for callers that mean to close.
+func (s *Service) Close(ctx context.Context, id CaseID, in ActInput) (chat.Message, Case, error) {
+	if err := s.checkTransitionKind(ctx, id, in.Transition, func(p *Procedure, t Transition) bool {
+		st, _ := p.Stage(t.To)
+		return st.Terminal
+	}, "does not close the case"); err != nil {
+		return chat.Message{}, Case{}, err
+	}
+	return s.Act(ctx, id, in)
+}
+
+// Reopen performs in.Transition, which must be one that reopens a closed case
+// (a retrial, a revocation); the room comes back first. It is Act with that
+// check.
+func (s *Service) Reopen(ctx context.Context, id CaseID, in ActInput) (chat.Message, Case, error) {
+	if err := s.checkTransitionKind(ctx, id, in.Transition, func(_ *Procedure, t Transition) bool { return t.Act == "reopen" },
+		"does not reopen a case"); err != nil {
+		return chat.Message{}, Case{}, err
+	}
+	return s.Act(ctx, id, in)
+}
+
+func (s *Service) checkTransitionKind(ctx context.Context, id CaseID, tid string, ok func(*Procedure, Transition) bool, what string) error {
+	v, err := s.visible(ctx, id) // a hidden case is not found, whatever the transition
+	if err != nil {
+		return err
+	}
+	proc := v.proc
+	if t, found := proc.Transition(tid); !found || !ok(proc, t) {
+		return invalid("transition", fmt.Sprintf("%q %s", tid, what))
+	}
+	return nil
+}
+
 // Accept accepts the pending transfer at seq transfer with in.Transition (by
 // default the first accepting transition from the current stage).
 func (s *Service) Accept(ctx context.Context, id CaseID, transfer chat.Seq, in ActInput) (chat.Message, Case, error) {
