@@ -631,17 +631,19 @@ func (w *world) enumerateChat(g *acl.Guard, check func(got, want outcome, what f
 					for _, rr := range roomRoles {
 						for _, author := range []acl.UserID{"me", "other"} {
 							for _, addedUnit := range []acl.UnitID{who.Unit, "150999-court"} {
-								for _, a := range actions {
-									res := acl.Resource{Kind: "room", ID: "r", Unit: addedUnit, Region: caseRegion, RoomKind: "group", RoomRole: string(rr), Author: author}
-									if a == acl.ReadUnitRooms {
-										res.Kind, res.RoomKind = "unit", "unit"
-									}
-									want := chatLaw(who, a, rr, author == "me", addedUnit == who.Unit, w.regions.Covers(who.Region, caseRegion))
-									got := boolOutcome(g.Decide(who, a, res).Allow)
-									if !check(got, boolOutcome(want), func() string {
-										return fmt.Sprintf("%s by %s %s (bot %v, %s, room role %q, author %v, own unit %v)", a, k, r, bot, j, rr, author == "me", addedUnit == who.Unit)
-									}) {
-										return false
+								for _, roomKind := range []chat.RoomKind{chat.GroupRoom, chat.CaseRoom} {
+									for _, a := range actions {
+										res := acl.Resource{Kind: "room", ID: "r", Unit: addedUnit, Region: caseRegion, RoomKind: string(roomKind), RoomRole: string(rr), Author: author}
+										if a == acl.ReadUnitRooms {
+											res.Kind, res.RoomKind = "unit", "unit"
+										}
+										want := chatLaw(who, a, rr, roomKind, author == "me", addedUnit == who.Unit, w.regions.Covers(who.Region, caseRegion))
+										got := boolOutcome(g.Decide(who, a, res).Allow)
+										if !check(got, boolOutcome(want), func() string {
+											return fmt.Sprintf("%s by %s %s (bot %v, %s, %s room, room role %q, author %v, own unit %v)", a, k, r, bot, j, roomKind, rr, author == "me", addedUnit == who.Unit)
+										}) {
+											return false
+										}
 									}
 								}
 							}
@@ -661,8 +663,9 @@ func (w *world) enumerateChat(g *acl.Guard, check func(got, want outcome, what f
 // jurisdiction; authors edit and retract their own; owners and moderators
 // moderate; owners archive and @所有人; a participating unit's leader adds the
 // unit's own staff; a unit's staff read its unit room. Bots read and post in
-// their rooms, nothing else.
-func chatLaw(who acl.Subject, a acl.Action, rr chat.RoomRole, author, ownUnit, inJurisdiction bool) bool {
+// their rooms, nothing else. A case room is archived by closing the case (an
+// act), never through the rooms API, so its owner — the committee — cannot.
+func chatLaw(who acl.Subject, a acl.Action, rr chat.RoomRole, roomKind chat.RoomKind, author, ownUnit, inJurisdiction bool) bool {
 	has := func(rs ...acl.Role) bool { return who.HasAny(rs...) }
 	member := rr != ""
 	writer := rr == chat.Owner || rr == chat.Moderator || rr == chat.Member
@@ -698,7 +701,9 @@ func chatLaw(who acl.Subject, a acl.Action, rr chat.RoomRole, author, ownUnit, i
 		return writer && author
 	case acl.ModerateRoom, acl.RenameRoom, acl.RemoveMember:
 		return rr == chat.Owner || rr == chat.Moderator
-	case acl.ArchiveRoom, acl.MentionAll:
+	case acl.ArchiveRoom:
+		return rr == chat.Owner && roomKind != chat.CaseRoom
+	case acl.MentionAll:
 		return rr == chat.Owner
 	case acl.AddMember:
 		return rr == chat.Owner || rr == chat.Moderator || (rr == chat.Member && has(acl.Leader) && ownUnit)
