@@ -109,17 +109,13 @@ func (a roomAccess) resource() acl.Resource {
 // missing or hidden from who (RULE invariant 6: existence does not leak). A
 // non-member supervisor's or auditor's read is recorded in the room (invariant 1).
 func (s *Service) visibleRoom(ctx context.Context, who acl.Subject, id RoomID) (roomAccess, error) {
-	r, err := s.store.Room(ctx, id)
+	r, m, err := s.store.RoomAccess(ctx, id, who.User) // one read on every request's path
 	if err != nil {
 		return roomAccess{}, err
 	}
 	a := roomAccess{room: r}
-	m, err := s.store.Membership(ctx, id, who.User)
-	switch {
-	case err == nil:
+	if m.Role != "" {
 		a.role, a.member = m.Role, m
-	case !errors.Is(err, ErrNotFound):
-		return roomAccess{}, err
 	}
 	d, err := s.guard.Check(ctx, who, acl.ReadRoom, a.resource())
 	if err != nil {

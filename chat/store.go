@@ -83,6 +83,10 @@ type Store interface {
 	// Chain returns up to limit links after seq, in order, for verification.
 	Chain(ctx context.Context, room RoomID, after Seq, limit int) ([]Link, error)
 
+	// RoomAccess returns a room and user's membership of it in one read, for
+	// every request's access check: the membership's Role is "" when user is
+	// not a member. A missing room is ErrNotFound.
+	RoomAccess(ctx context.Context, room RoomID, user acl.UserID) (Room, Membership, error)
 	// Membership returns user's membership of room, or ErrNotFound.
 	Membership(ctx context.Context, room RoomID, user acl.UserID) (Membership, error)
 	// Members returns the members of room, ordered by user id.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -21,6 +22,9 @@ const (
 	selectRoom     = `SELECT ` + roomColumns + ` FROM chat_rooms WHERE id = $1`
 	selectUnitRoom = `SELECT ` + roomColumns + ` FROM chat_rooms WHERE kind = 'unit' AND owner_unit = $1`
 
+	selectRoomAccess = `SELECT r.id, r.kind, r.name, r.owner_unit, r.region, r.archived, r.created_by, r.created_at,
+	r.head_seq, r.last_at, m.unit, m.role, m.since FROM chat_rooms r
+	LEFT JOIN chat_members m ON m.room = r.id AND m.user_id = $2 WHERE r.id = $1`
 	selectMembership  = `SELECT room, user_id, unit, role, since FROM chat_members WHERE room = $1 AND user_id = $2`
 	selectMembers     = `SELECT room, user_id, unit, role, since FROM chat_members WHERE room = $1 ORDER BY user_id`
 	selectMemberships = `SELECT room, user_id, unit, role, since FROM chat_members WHERE user_id = $1 ORDER BY room`
@@ -106,6 +110,26 @@ func (s *Store) UnitRoom(ctx context.Context, unit acl.UnitID) (chat.Room, error
 		return chat.Room{}, fmt.Errorf("chat/postgres: unit room of %s: %w", unit, dbError(err))
 	}
 	return r, nil
+}
+
+// RoomAccess returns room and user's membership of it (Role "" when not a
+// member) in one read, or chat.ErrNotFound when there is no such room.
+func (s *Store) RoomAccess(ctx context.Context, id chat.RoomID, user acl.UserID) (chat.Room, chat.Membership, error) {
+	var (
+		r          room
+		unit, role sql.NullString
+		since      sql.NullInt64
+	)
+	err := s.pool.QueryRow(ctx, selectRoomAccess, string(id), string(user)).Scan(&r.id, &r.kind, &r.name, &r.ownerUnit,
+		&r.region, &r.archived, &r.createdBy, &r.createdAt, &r.head, &r.lastAt, &unit, &role, &since)
+	if err != nil {
+		return chat.Room{}, chat.Membership{}, fmt.Errorf("chat/postgres: room %s: %w", id, dbError(err))
+	}
+	var m chat.Membership
+	if role.Valid {
+		m = chat.Membership{Room: id, User: user, Unit: acl.UnitID(unit.String), Role: chat.RoomRole(role.String), Since: chat.Seq(since.Int64)}
+	}
+	return r.room(), m, nil
 }
 
 // Membership returns user's membership of room, or chat.ErrNotFound.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"caseroom/acl"
 	"caseroom/chat"
 )
 
@@ -160,5 +161,36 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 	}
 	if m := mustMessage(t, s, "r0", target.Seq); m.Edited == 0 {
 		t.Errorf("Message(r0, %d).Edited = 0 after concurrent edits, want the latest edit's seq", target.Seq)
+	}
+}
+
+// roomAccessAgrees checks RoomAccess against Room and Membership: for a
+// member, a non-member, a removed member and a missing room.
+func roomAccessAgrees(t *testing.T, s chat.Store) {
+	mustCreate(t, s, "r1", ref(alice, chat.Owner), ref(bob, chat.Moderator), ref(carol, ""))
+	mustAppend(t, s, event("r1", chat.MemberRemove, chat.MembersChanged{Members: []chat.MemberRef{ref(carol, "")}}), 0)
+	mustPost(t, s, "r1", bob, "hello")
+	want := mustRoom(t, s, "r1")
+	for _, u := range []acl.UserID{alice, bob, carol, dave} {
+		r, m, err := s.RoomAccess(t.Context(), "r1", u)
+		if err != nil {
+			t.Errorf("RoomAccess(r1, %s) = %v, want nil", u, err)
+			continue
+		}
+		if r != want {
+			t.Errorf("RoomAccess(r1, %s) room = %+v, want %+v as Room has it", u, r, want)
+		}
+		wm, err := s.Membership(t.Context(), "r1", u)
+		if errors.Is(err, chat.ErrNotFound) {
+			wm = chat.Membership{}
+		} else if err != nil {
+			t.Fatalf("Membership(r1, %s) = %v", u, err)
+		}
+		if m != wm {
+			t.Errorf("RoomAccess(r1, %s) membership = %+v, want %+v as Membership has it", u, m, wm)
+		}
+	}
+	if _, _, err := s.RoomAccess(t.Context(), "nowhere", alice); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("RoomAccess(nowhere) = %v, want chat.ErrNotFound", err)
 	}
 }
