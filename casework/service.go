@@ -1560,6 +1560,7 @@ func (s *Service) Sync(ctx context.Context, id CaseID) error {
 // read's refresh, which scans the log from the last entry scanned.
 func (s *Service) Run(ctx context.Context, broker chat.Broker) error {
 	work := make(chan chat.RoomID, 1024)
+	notCase := map[chat.RoomID]bool{} // rooms known not to be case rooms
 	done, err := broker.Subscribe(ctx, func(e chat.Event) {
 		if e.Type != chat.EvMessage || (e.Kind != chat.Text && e.Kind != chat.File) {
 			return
@@ -1582,7 +1583,19 @@ func (s *Service) Run(ctx context.Context, broker chat.Broker) error {
 			}
 			return err
 		case room := <-work:
-			if err := s.Sync(ctx, CaseID(room)); err != nil && !errors.Is(err, ErrCaseNotFound) {
+			if notCase[room] {
+				continue
+			}
+			err := s.Sync(ctx, CaseID(room))
+			switch {
+			case errors.Is(err, ErrCaseNotFound):
+				// A room's kind never changes: a chat room is not looked up
+				// again for each of its messages (a store read per post).
+				if len(notCase) >= 1<<16 {
+					clear(notCase)
+				}
+				notCase[room] = true
+			case err != nil:
 				s.log.WarnContext(ctx, "case sync failed", "room", room, "err", err)
 			}
 		}
