@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"caseroom/acl"
@@ -160,6 +161,14 @@ type Hub struct {
 	users  map[acl.UserID]map[*Session]struct{} // sessions of each user
 	closed bool                                 // Run has ended: Join refuses
 
+	// dispatched counts the entries dispatched; quiet[b] is the count when an
+	// entry of a room in bucket b was last dispatched, lost the count when
+	// the broker subscription was (re)made, after which events may be missing.
+	// Join uses them to start a room that has nothing new at once (no store read).
+	dispatched atomic.Uint64
+	quiet      [quietBuckets]atomic.Uint64
+	lost       atomic.Uint64
+
 	// presMu guards pres, the presence changes not yet published.
 	presMu sync.Mutex
 	pres   map[acl.UserID]presenceChange
@@ -214,6 +223,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		backoff = 100 * time.Millisecond
 		// Events published before this subscription may have been missed
 		// (before the first one, or between a lost one and this).
+		h.lost.Store(h.dispatched.Add(1))
 		h.refill()
 		err = <-done
 		if ctx.Err() != nil {
@@ -278,6 +288,7 @@ func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (
 	ss[s] = struct{}{}
 	h.mu.Unlock()
 
+	mark := h.dispatched.Load() // before the heads are read
 	heads, err := h.memberships(ctx, who.User)
 	if err != nil {
 		h.unregister(s)
@@ -287,10 +298,20 @@ func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (
 	h.mu.Lock()
 	s.mu.Lock()
 	ready := ReadyFrame{Type: "ready", User: who.User, Rooms: []RoomHead{}}
+	var current []RoomID // rooms the client has up to their heads, with nothing dispatched since
 	for _, rh := range heads {
 		if _, ok := s.rooms[rh.Room]; !ok { // not already added by a member.add meanwhile
-			s.rooms[rh.Room] = s.startPos(rh.Room, rh.Head)
-			s.fills++
+			p := s.startPos(rh.Room, rh.Head)
+			if p.sent == rh.Head && h.quietSince(rh.Room, mark) {
+				// Nothing to replay and nothing dispatched since the head was
+				// read (dispatch holds h.mu, so none can slip in before the
+				// index below): the room is live at once, with no store read.
+				p.fill, p.resume = false, false
+				current = append(current, rh.Room)
+			} else {
+				s.fills++
+			}
+			s.rooms[rh.Room] = p
 		}
 		h.indexLocked(rh.Room, s)
 	}
@@ -305,6 +326,9 @@ func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (
 		if _, ok := s.rooms[room]; !ok {
 			s.appendLocked(encode(RoomRemovedFrame{Type: "room_removed", Room: room}))
 		}
+	}
+	for _, room := range current {
+		s.appendLocked(encode(CaughtUpFrame{Type: "caught_up", Room: room, Seq: s.rooms[room].sent}))
 	}
 	for _, p := range s.rooms {
 		p.barrier = s.pushed // backlogs after the ready frame
@@ -332,22 +356,36 @@ func cmpString[T ~string](a, b T) int {
 
 // memberships returns the rooms user is a member of, with their heads.
 func (h *Hub) memberships(ctx context.Context, user acl.UserID) ([]RoomHead, error) {
-	ms, err := h.store.Memberships(ctx, user)
+	heads, err := h.store.MemberHeads(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("chat: memberships of %s: %w", user, err)
 	}
-	out := make([]RoomHead, 0, len(ms))
-	for _, m := range ms {
-		r, err := h.store.Room(ctx, m.Room)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("chat: room %s: %w", m.Room, err)
-		}
-		out = append(out, RoomHead{Room: m.Room, Head: r.Head})
+	return heads, nil
+}
+
+// quietBuckets is how many buckets the rooms' dispatch marks are hashed into.
+const quietBuckets = 4096
+
+// markDispatch records that an entry of room is being dispatched: Join then
+// knows the room may have moved on since it read the heads.
+func (h *Hub) markDispatch(room RoomID) {
+	h.quiet[bucketOf(room)].Store(h.dispatched.Add(1))
+}
+
+// quietSince reports whether no entry of room (nor of a room sharing its
+// bucket) was dispatched, and no event may have been lost, since the
+// dispatch count was mark: then the head read after mark is still the head,
+// as far as any event can tell.
+func (h *Hub) quietSince(room RoomID, mark uint64) bool {
+	return h.quiet[bucketOf(room)].Load() <= mark && h.lost.Load() <= mark
+}
+
+func bucketOf(room RoomID) int {
+	x := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(room); i++ {
+		x = (x ^ uint32(room[i])) * 16777619
 	}
-	return out, nil
+	return int(x % quietBuckets)
 }
 
 // indexLocked records that s is in room. h.mu is held.
@@ -408,6 +446,7 @@ func (h *Hub) unregister(s *Session) (last bool, rooms []RoomID) {
 func (h *Hub) dispatch(e Event) {
 	switch e.Type {
 	case EvMessage:
+		h.markDispatch(e.Room)
 		adds, removes := membershipUsers(e)
 		if adds == nil && removes == nil {
 			h.mu.RLock()

@@ -688,3 +688,106 @@ func TestHubResubscribesAndRefills(t *testing.T) {
 		t.Fatalf("got %v, want 1..%d", got, last)
 	}
 }
+
+// historyCounter counts the store's History reads (backlogs and gap fills).
+type historyCounter struct {
+	chat.Store
+	n atomic.Int64
+}
+
+func (c *historyCounter) History(ctx context.Context, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
+	c.n.Add(1)
+	return c.Store.History(ctx, room, q)
+}
+
+// TestHubJoinAtHeads: a client that has every room up to its head (a
+// reconnect storm) gets ready and caught_up with no store read per room, and
+// sessions that join at the heads while others post get every later entry
+// exactly once, in order.
+func TestHubJoinAtHeads(t *testing.T) {
+	hc := &historyCounter{Store: mustStore(t)}
+	br := membroker.New(0)
+	w := &world{t: t, st: hc, br: br}
+	w.hub = chat.NewHub(hc, br, slog.New(slog.DiscardHandler), chat.HubOptions{PresenceInterval: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); w.hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	w.waitSubscribed()
+
+	rooms := []chat.RoomID{"a", "b", "c"}
+	heads := map[chat.RoomID]chat.Seq{}
+	for _, room := range rooms {
+		w.createRoom(room, "alice", "bob")
+		for i := range 5 {
+			heads[room] = w.post(room, fmt.Sprint(i))
+		}
+	}
+	// Wait until the posts above have been dispatched: the broker keeps
+	// order, so a typing frame seen after them comes after their dispatch.
+	probe := read(t, w.join("bob", heads), heads)
+	w.br.Publish(context.Background(), chat.Event{Type: chat.EvTyping, Room: "c", User: "x", Data: chat.EncodeTyping("c", "x")})
+	probe.waitFor("the typing frame", hasFrame("typing", "c"))
+	before := hc.n.Load()
+	r := read(t, w.join("alice", heads), heads)
+	r.waitFor("caught up in a, b and c", func(fs []frame) bool {
+		return hasFrame("caught_up", "a")(fs) && hasFrame("caught_up", "b")(fs) && hasFrame("caught_up", "c")(fs)
+	})
+	if n := hc.n.Load() - before; n != 0 {
+		t.Errorf("joining at the heads read the store's history %d times, want 0", n)
+	}
+	next := w.post("b", "live")
+	if fs := r.waitFor("the live entry", hasSeq("b", next)); !slices.Equal(messages(fs, "b"), []chat.Seq{next}) {
+		t.Errorf("room b after joining at %d: entries %v, want [%d]", heads["b"], messages(fs, "b"), next)
+	}
+
+	// Join at the heads as they are read, while posts go on.
+	stop := make(chan struct{})
+	var posters sync.WaitGroup
+	final := map[chat.RoomID]chat.Seq{}
+	var finalMu sync.Mutex
+	for _, room := range rooms {
+		posters.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					if i > 3 {
+						return
+					}
+				default:
+				}
+				seq := w.post(room, fmt.Sprint("live ", i))
+				finalMu.Lock()
+				final[room] = seq
+				finalMu.Unlock()
+			}
+		})
+	}
+	type joined struct {
+		r     *reader
+		since map[chat.RoomID]chat.Seq
+	}
+	var js []joined
+	for k := range 20 {
+		since := map[chat.RoomID]chat.Seq{}
+		for _, room := range rooms {
+			rm, err := hc.Store.Room(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			since[room] = rm.Head
+		}
+		u := []acl.UserID{"alice", "bob"}[k%2]
+		js = append(js, joined{read(t, w.join(u, since), since), since})
+	}
+	close(stop)
+	posters.Wait()
+	for k, j := range js {
+		for _, room := range rooms {
+			fs := j.r.waitFor(fmt.Sprintf("reader %d: room %s up to %d", k, room, final[room]), hasSeq(room, final[room]))
+			if got, want := messages(fs, room), seqRange(j.since[room]+1, final[room]); !slices.Equal(got, want) {
+				t.Fatalf("reader %d, room %s joined at %d: %d entries from %v, want %d", k, room, j.since[room], len(got), got[:min(5, len(got))], len(want))
+			}
+		}
+	}
+}

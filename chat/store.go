@@ -96,6 +96,9 @@ type Store interface {
 	// RoomsOf returns user's rooms with unread counts and last messages, most
 	// recently active first.
 	RoomsOf(ctx context.Context, user acl.UserID) ([]RoomSummary, error)
+	// MemberHeads returns the rooms user is a member of with their heads, in
+	// one read, ordered by room: what a session needs to start.
+	MemberHeads(ctx context.Context, user acl.UserID) ([]RoomHead, error)
 	// Memberships returns the rooms user is a member of with their heads, for resume.
 	Memberships(ctx context.Context, user acl.UserID) ([]Membership, error)
 

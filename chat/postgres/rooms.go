@@ -27,6 +27,8 @@ const (
 	LEFT JOIN chat_members m ON m.room = r.id AND m.user_id = $2 WHERE r.id = $1`
 	selectMembership  = `SELECT room, user_id, unit, role, since FROM chat_members WHERE room = $1 AND user_id = $2`
 	selectMembers     = `SELECT room, user_id, unit, role, since FROM chat_members WHERE room = $1 ORDER BY user_id`
+	selectMemberHeads = `SELECT m.room, r.head_seq FROM chat_members m JOIN chat_rooms r ON r.id = m.room
+	WHERE m.user_id = $1 ORDER BY m.room`
 	selectMemberships = `SELECT room, user_id, unit, role, since FROM chat_members WHERE user_id = $1 ORDER BY room`
 	selectUnits       = `SELECT unit FROM chat_room_units WHERE room = $1 ORDER BY unit`
 
@@ -152,6 +154,28 @@ func (s *Store) Members(ctx context.Context, room chat.RoomID) ([]chat.Membershi
 		return nil, fmt.Errorf("chat/postgres: members of %s: %w", room, err)
 	}
 	return ms, nil
+}
+
+// MemberHeads returns user's rooms with their heads, ordered by room.
+func (s *Store) MemberHeads(ctx context.Context, user acl.UserID) ([]chat.RoomHead, error) {
+	rows, err := s.pool.Query(ctx, selectMemberHeads, string(user))
+	if err != nil {
+		return nil, fmt.Errorf("chat/postgres: heads of %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []chat.RoomHead
+	for rows.Next() {
+		var room string
+		var head int64
+		if err := rows.Scan(&room, &head); err != nil {
+			return nil, fmt.Errorf("chat/postgres: heads of %s: %w", user, err)
+		}
+		out = append(out, chat.RoomHead{Room: chat.RoomID(room), Head: chat.Seq(head)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("chat/postgres: heads of %s: %w", user, err)
+	}
+	return out, nil
 }
 
 // Memberships returns user's memberships ordered by room.

@@ -194,3 +194,30 @@ func roomAccessAgrees(t *testing.T, s chat.Store) {
 		t.Errorf("RoomAccess(nowhere) = %v, want chat.ErrNotFound", err)
 	}
 }
+
+// memberHeadsAgree checks MemberHeads against Memberships and Room.
+func memberHeadsAgree(t *testing.T, s chat.Store) {
+	mustCreate(t, s, "r1", ref(alice, chat.Owner), ref(bob, ""))
+	mustCreate(t, s, "r2", ref(bob, chat.Owner))
+	mustCreate(t, s, "r3", ref(alice, chat.Owner), ref(bob, ""))
+	mustPost(t, s, "r1", bob, "one")
+	mustPost(t, s, "r1", alice, "two")
+	mustAppend(t, s, event("r3", chat.MemberRemove, chat.MembersChanged{Members: []chat.MemberRef{ref(bob, "")}}), 0)
+	for _, u := range []acl.UserID{alice, bob, dave} {
+		got, err := s.MemberHeads(t.Context(), u)
+		if err != nil {
+			t.Fatalf("MemberHeads(%s) = %v", u, err)
+		}
+		ms, err := s.Memberships(t.Context(), u)
+		if err != nil {
+			t.Fatalf("Memberships(%s) = %v", u, err)
+		}
+		var want []chat.RoomHead
+		for _, m := range ms {
+			want = append(want, chat.RoomHead{Room: m.Room, Head: mustHead(t, s, m.Room)})
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("MemberHeads(%s) = %v, want %v", u, got, want)
+		}
+	}
+}

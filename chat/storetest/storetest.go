@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"ConcurrentAppendsNeverShareASeq", concurrentAppendsNeverShareASeq},
 		{"ConcurrentAppendsMixedOutcomes", concurrentAppendsMixedOutcomes},
 		{"RoomAccessAgrees", roomAccessAgrees},
+		{"MemberHeadsAgree", memberHeadsAgree},
 		{"ClientIDIsIdempotent", clientIDIsIdempotent},
 		{"IfHeadConflict", ifHeadConflict},
 		{"ArchivedRoomRefusesPosts", archivedRoomRefusesPosts},
