@@ -562,6 +562,9 @@ func (w *world) enumerateOthers(decide decider, check func(got, want outcome, wh
 				return false
 			}
 		}
+		if !w.checkTimed(decide, s, check) {
+			return false
+		}
 		// Lists and opening need no case.
 		listRes := acl.Resource{Kind: "cases", Unit: who.Unit, Region: who.Region}
 		if !check(outcomeOf(decide(who, ListJurisdiction, listRes)), boolOutcome(!who.Bot && who.HasAny(acl.Supervisor, acl.Auditor)),
@@ -590,7 +593,29 @@ func (w *world) enumerateOthers(decide decider, check func(got, want outcome, wh
 			}
 		}
 	}
+	// The deadline bot need not be a member: committee bots of every
+	// jurisdiction, in the room or not.
+	for _, j := range jurisdictions {
+		bot := subj{juris: j, who: acl.Subject{User: acl.UserID("bot.committee." + j), Unit: unitOf(acl.Committee, j),
+			UnitKind: acl.Committee, Region: jurisdictionRegion[j], Roles: []acl.Role{acl.Officer}, Bot: true}}
+		if isMember(j) {
+			bot.role = chat.Member
+		}
+		if !w.checkTimed(decide, bot, check) {
+			return false
+		}
+	}
 	return true
+}
+
+// checkTimed tries a time-driven act (a judgment becoming effective) by s:
+// RULE CPL Art. 259, nobody performs it; the deadline bot of a committee
+// whose jurisdiction covers the case posts it, member of the room or not.
+func (w *world) checkTimed(decide decider, s subj, check func(got, want outcome, what func() string) bool) bool {
+	c := f0(w, w.procs["criminal"])
+	got := outcomeOf(checkTimedAct(decide, s.who, c.resource(s.role)))
+	want := boolOutcome(s.who.Bot && s.who.UnitKind == acl.Committee && w.regions.Covers(s.who.Region, caseRegion))
+	return check(got, want, func() string { return "post a timed act by " + s.String() })
 }
 
 // f0 is a criminal case under investigation by the police of 新城区, with the

@@ -29,13 +29,14 @@ const (
 	KindSupervise   chat.Kind = "case.supervise"  // payload Supervision (督办)
 	KindHandlers    chat.Kind = "case.handlers"   // payload Handlers
 	KindCorrection  chat.Kind = "case.correction" // payload Correction
+	KindSystem      chat.Kind = "case.system"     // payload SystemAct: what the passing of time did, posted by the deadline bot
 	maxPayloadText            = 4000              // characters of a reason, note or summary
 	maxListLen                = 200               // documents, evidence items, parties…
 )
 
 // Kinds lists casework's kinds.
 var Kinds = []chat.Kind{KindOpen, KindAct, KindAccept, KindReturn, KindApprovalReq, KindApprovalDec,
-	KindChallenge, KindSupervise, KindHandlers, KindCorrection}
+	KindChallenge, KindSupervise, KindHandlers, KindCorrection, KindSystem}
 
 // RegisterKinds registers casework's kinds with r, which the chat.Service that
 // casework posts through must use. Call it once, before the service serves.
@@ -54,6 +55,7 @@ func RegisterKinds(r *chat.Registry) {
 	r.Register(KindSupervise, chat.KindSpec{Validate: validator[Supervision](), Countable: true})
 	r.Register(KindHandlers, chat.KindSpec{Validate: validator[Handlers](), Countable: true})
 	r.Register(KindCorrection, chat.KindSpec{Validate: validator[Correction](), Countable: true})
+	r.Register(KindSystem, chat.KindSpec{Validate: validator[SystemAct](), Countable: true})
 }
 
 // A payload checks its own shape; what it means for the case is Replay's part.
@@ -274,21 +276,43 @@ func (a *Act) check() error {
 }
 
 // ApprovalRequest asks for the Index-th approval that Transition needs (for
-// Suspect, if a suspect transition). Target is the approving unit: the asker's
-// own unit for an internal sign-off, another organ otherwise.
+// Suspect, if a suspect transition), or, with Extension set and no
+// Transition, for the extension of a statutory clock (of Suspect, for a
+// suspect's clock). Target is the approving unit: the asker's own unit for an
+// internal sign-off, another organ otherwise.
 type ApprovalRequest struct {
-	Transition string       `json:"transition"`
-	Suspect    string       `json:"suspect,omitempty"`
-	Index      int          `json:"index"`
-	UnitKind   acl.UnitKind `json:"unit_kind"` // the asking unit's kind
-	Target     acl.UnitID   `json:"target"`
-	TargetKind acl.UnitKind `json:"target_kind"`
-	Internal   bool         `json:"internal"` // a sign-off by a leader of the asking unit
-	Summary    string       `json:"summary,omitempty"`
+	Transition string        `json:"transition"`
+	Suspect    string        `json:"suspect,omitempty"`
+	Index      int           `json:"index"`
+	Extension  *ExtensionAsk `json:"extension,omitempty"`
+	UnitKind   acl.UnitKind  `json:"unit_kind"` // the asking unit's kind
+	Target     acl.UnitID    `json:"target"`
+	TargetKind acl.UnitKind  `json:"target_kind"`
+	Internal   bool          `json:"internal"` // a sign-off by a leader of the asking unit
+	Summary    string        `json:"summary,omitempty"`
+}
+
+// ExtensionAsk names the extension an approval request asks for: an
+// ExtensionSpec of a clock of configs/clocks.json, and the length asked where
+// the law gives a range (zero: the spec's full length).
+type ExtensionAsk struct {
+	Clock     string `json:"clock"`
+	Extension string `json:"extension"`
+	By        Period `json:"by,omitzero"`
 }
 
 func (r *ApprovalRequest) check() error {
-	if !validID(r.Transition) || r.Index < 0 || r.Index > 16 {
+	if x := r.Extension; x != nil {
+		if r.Transition != "" || r.Index != 0 {
+			return invalid("extension", "an extension request names no transition")
+		}
+		if !validID(x.Clock) || !validID(x.Extension) {
+			return invalid("extension", "a clock and one of its extensions are required")
+		}
+		if r.Suspect != "" && !validID(r.Suspect) {
+			return invalid("suspect", "is not a party id")
+		}
+	} else if !validID(r.Transition) || r.Index < 0 || r.Index > 16 {
 		return invalid("transition", "a transition and the index of its approval are required")
 	}
 	if r.UnitKind == "" || r.Target == "" || r.TargetKind == "" {
@@ -352,6 +376,38 @@ func (c *ChallengeAct) check() error {
 func (c *ChallengeAct) act() Act {
 	return Act{Transition: c.Transition, UnitKind: c.UnitKind, Suspect: c.Suspect, Target: c.Target,
 		TargetKind: c.TargetKind, Documents: c.Documents, Reason: c.Reason, Approvals: c.Approvals}
+}
+
+// SystemAct is the payload of KindSystem: a transition that the passing of
+// time performs — a judgment becomes effective when the appeal period passes
+// unused (CPL Art. 259) — posted by the deadline bot once Clock (of Suspect)
+// has expired at Due, unstopped. Transition must name Clock among its Timed
+// clocks. Unit is the unit the act is recorded for (the participant of the
+// transition's acting kind, e.g. the court holding the case); the entry's
+// sender is the bot. Its occurred_at is Due.
+type SystemAct struct {
+	Transition string       `json:"transition"`
+	Clock      string       `json:"clock"`
+	Suspect    string       `json:"suspect,omitempty"`
+	Due        time.Time    `json:"due"`
+	Unit       acl.UnitID   `json:"unit"`
+	UnitKind   acl.UnitKind `json:"unit_kind"`
+}
+
+func (a *SystemAct) check() error {
+	if !validID(a.Transition) || !validID(a.Clock) {
+		return invalid("transition", "a transition and the clock that drives it are required")
+	}
+	if a.Suspect != "" && !validID(a.Suspect) {
+		return invalid("suspect", "is not a party id")
+	}
+	if a.Due.IsZero() {
+		return invalid("due", "is required")
+	}
+	if a.Unit == "" || a.UnitKind == "" {
+		return invalid("unit", "unit and unit_kind are required")
+	}
+	return nil
 }
 
 // Supervision is a supervision notice (督办) of the committee: what it asks of

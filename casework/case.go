@@ -146,6 +146,12 @@ type ApprovalState struct {
 	DecidedBy  acl.UserID
 	Granted    bool
 	Used       chat.Seq // the act that relied on it
+	// Clock, Extension and ExtendBy are set, and Transition empty, for the
+	// extension of a statutory clock (of Suspect): the clock is extended by
+	// the decision that grants it.
+	Clock     string
+	Extension string
+	ExtendBy  Period // zero: the extension's full length
 }
 
 // A ChallengeState is a challenge of procedure.md §4.4 sent in the case.
@@ -196,7 +202,9 @@ type ActLog struct {
 }
 
 // A ClockEventRecord is what an act did to a statutory clock (ClockSpec ID), for
-// the case or for one suspect. At is the act's occurred_at, as corrected.
+// the case or for one suspect. At is the act's occurred_at, as corrected. An
+// extension (EventExtend) comes from the decision granting it: Ref is the
+// ExtensionSpec ID and By the length granted (zero: the full length).
 type ClockEventRecord struct {
 	Seq      chat.Seq
 	Clock    string
@@ -204,6 +212,8 @@ type ClockEventRecord struct {
 	Kind     EventKind
 	At       time.Time
 	Detained bool
+	Ref      string
+	By       Period
 }
 
 // kindOf returns the kind of unit u as the log named it.

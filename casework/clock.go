@@ -144,18 +144,24 @@ const (
 	EventResume  EventKind = "resume"
 	EventRestart EventKind = "restart"
 	EventStop    EventKind = "stop"
+	// EventAnchor moves the anchor of a Before clock started with one: the
+	// clock it counts back from was extended, paused or restarted.
+	EventAnchor EventKind = "anchor"
 )
 
 // A ClockEvent is one thing that happened to a clock, at the occurred_at of the
 // act that did it. Ref is the extension, pause or restart ID; By is an extension's
 // length when the law gives a range (zero: the spec's full length); Detained is
-// read by start and restart.
+// read by start and restart. Anchor, for a Before clock's start (or an
+// EventAnchor), is the instant it counts back from when that is not At: the
+// expiry of its Anchor clock, which lies ahead of the act that started it.
 type ClockEvent struct {
 	Kind     EventKind
 	At       time.Time
 	Ref      string
 	By       Period
 	Detained bool
+	Anchor   time.Time
 }
 
 // ClockState is where a clock is.
@@ -238,6 +244,8 @@ func (c *Clock) Apply(ev ClockEvent) error {
 		err = c.applyRestart(ev)
 	case EventStop:
 		err = c.applyStop(ev)
+	case EventAnchor:
+		err = c.applyAnchor(ev)
 	default:
 		err = fmt.Errorf("casework: unknown clock event %q", ev.Kind)
 	}
@@ -283,7 +291,40 @@ func (c *Clock) applyStart(ev ClockEvent) error {
 	if c.state != ClockIdle {
 		return ErrClockRunning
 	}
-	c.begin(ev.At, ev.Detained)
+	c.begin(anchorOf(ev), ev.Detained)
+	return nil
+}
+
+// anchorOf is where a start counts from: the event's Anchor if set, else its time.
+func anchorOf(ev ClockEvent) time.Time {
+	if !ev.Anchor.IsZero() {
+		return ev.Anchor
+	}
+	return ev.At
+}
+
+// StartAnchored starts a Before clock at at (the act that started it) counting
+// back from anchor, the expiry of its Anchor clock: later events of the case
+// (a stop) are ordered by at, not by the anchor ahead.
+func (c *Clock) StartAnchored(at, anchor time.Time, detained bool) error {
+	return c.Apply(ClockEvent{Kind: EventStart, At: at, Anchor: anchor, Detained: detained})
+}
+
+// Reanchor moves a running or paused Before clock's anchor to anchor at at:
+// the clock it counts back from was extended, paused or restarted.
+func (c *Clock) Reanchor(at, anchor time.Time) error {
+	return c.Apply(ClockEvent{Kind: EventAnchor, At: at, Anchor: anchor})
+}
+
+func (c *Clock) applyAnchor(ev ClockEvent) error {
+	if c.spec.Direction != Before || ev.Anchor.IsZero() {
+		return fmt.Errorf("%w: only a Before clock has an anchor to move", ErrUnknownReason)
+	}
+	if c.state != ClockRunning && c.state != ClockPaused {
+		return ErrClockNotRunning
+	}
+	c.start = ev.Anchor
+	c.last, c.end = c.base(c.spec.Length)
 	return nil
 }
 
@@ -446,7 +487,7 @@ func (c *Clock) applyRestart(ev ClockEvent) error {
 	// counted anew, in full, from the restarting event. A restart may also revive a
 	// stopped clock (the case comes back after supplementary investigation), and
 	// on an idle clock it is a start (a remanded case that had no ordinary trial).
-	c.begin(ev.At, ev.Detained)
+	c.begin(anchorOf(ev), ev.Detained)
 	return nil
 }
 

@@ -77,6 +77,12 @@ var testStaff = map[acl.UnitKind][]acl.Role{
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvAt(t, time.Now)
+}
+
+// newEnvAt is newEnv with every service reading now (a test's clock).
+func newEnvAt(t *testing.T, now func() time.Time) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "caseroom.db"))
 	if err != nil {
@@ -84,7 +90,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{t: t, db: db, acl: aclsqlite.New(db), rooms: chatsqlite.New(db), store: cwsqlite.New(db),
-		now: time.Now, pw: map[string]string{}, users: map[string]acl.User{}}
+		now: now, pw: map[string]string{}, users: map[string]acl.User{}}
 	for _, m := range []func(context.Context) error{e.acl.Migrate, e.rooms.Migrate, e.store.Migrate} {
 		if err := m(ctx); err != nil {
 			t.Fatal(err)

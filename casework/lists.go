@@ -52,6 +52,8 @@ type OpenItem struct {
 	Transition string     `json:"transition,omitempty"`
 	Suspect    string     `json:"suspect,omitempty"`
 	Internal   bool       `json:"internal,omitempty"`
+	Clock      string     `json:"clock,omitempty"`     // an approval of an extension: the clock
+	Extension  string     `json:"extension,omitempty"` // and the extension asked for
 }
 
 // A Filter selects projections. Zero fields match everything.
@@ -117,7 +119,7 @@ func project(c *Case, due time.Time) Projection {
 	for _, a := range c.Approvals {
 		if a.Decided == 0 {
 			p.Open = append(p.Open, OpenItem{Kind: "approval", Seq: a.Seq, Unit: a.Target, From: a.Unit, By: a.By,
-				Transition: a.Transition, Suspect: a.Suspect, Internal: a.Internal})
+				Transition: a.Transition, Suspect: a.Suspect, Internal: a.Internal, Clock: a.Clock, Extension: a.Extension})
 		}
 	}
 	for _, s := range c.Supervisions {

@@ -130,8 +130,13 @@ type Transition struct {
 	// transition happens in a case: the first return for supplementary
 	// investigation starts CR-SUPP-01, the second CR-SUPP-02. Use ClocksFor.
 	Occurrences []ClockActions `json:"occurrences,omitempty"`
-	Basis       string         `json:"basis"`
-	Note        string         `json:"note,omitempty"`
+	// Timed marks a transition that the passing of time performs: when one of
+	// these clocks expires while still running (the appeal period passes
+	// unused), the deadline bot posts it as a system act (KindSystem, see
+	// Service.TimedAct). Each must be a clock the transition stops.
+	Timed []string `json:"timed,omitempty"`
+	Basis string   `json:"basis"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // A CaseNumberRule says how an agency numbers a case it takes at a stage:
@@ -433,6 +438,7 @@ func (p *Procedure) validateMachine(m *Machine, prefix string, main map[string]S
 		for j, o := range t.Occurrences {
 			validateClockActions(o, fmt.Sprintf("%s.occurrences[%d]", f, j), clocks, bad)
 		}
+		validateTimed(t, f, clocks, bad)
 	}
 	// RULE: every stage must be reachable from the initial stage, and every
 	// non-terminal stage must have a way out; otherwise the data has a typo.
@@ -490,5 +496,28 @@ func validateApproval(a Approval, f string, bad func(field, format string, args 
 	}
 	if !slices.Contains(approvalLevels, a.Level) {
 		bad(f+".level", "unknown level %q (want same, higher, provincial or supreme)", a.Level)
+	}
+}
+
+// validateTimed checks a time-driven transition: its clocks exist and are
+// stopped by it, and it needs nothing a bot cannot give — no approval, no
+// document, no reason, no unit to address or answer.
+func validateTimed(t Transition, f string, clocks *ClockTable, bad func(field, format string, args ...any)) {
+	if len(t.Timed) == 0 {
+		return
+	}
+	for j, id := range t.Timed {
+		if _, ok := clocks.Spec(id); !ok {
+			bad(fmt.Sprintf("%s.timed[%d]", f, j), "unknown clock %q", id)
+		} else if !slices.Contains(t.ClocksFor(1).Stop, id) {
+			bad(fmt.Sprintf("%s.timed[%d]", f, j), "transition %q does not stop clock %s, so its expiry cannot be what performs it", t.ID, id)
+		}
+	}
+	switch t.Act {
+	case "transfer", "accept", "return", "reopen", "request":
+		bad(f+".timed", "a %q act is never performed by the passing of time", t.Act)
+	}
+	if len(t.Approvals) > 0 || t.ReasonRequired || slices.ContainsFunc(t.Documents, func(d Document) bool { return d.Required }) {
+		bad(f+".timed", "a time-driven transition cannot need approvals, a reason or documents")
 	}
 }

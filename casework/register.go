@@ -55,6 +55,10 @@ const (
 	ReadInterventions Action = "case.intervention.read"
 	// ListJurisdiction lists every case of the subject's jurisdiction.
 	ListJurisdiction Action = "case.list.jurisdiction"
+	// PostTimedAct posts what the passing of time performs (a judgment becoming
+	// effective when the appeal period passes unused): the deadline bot's only
+	// act, and no agency's decision, so neither a judicial nor a room action.
+	PostTimedAct Action = "case.timed"
 )
 
 // Action is acl.Action; the alias keeps casework's constants short.
@@ -78,7 +82,7 @@ func Actions() []Action {
 		out = append(out, actActions[k])
 	}
 	return append(out, RequestApproval, SignApproval, DecideApproval, Challenge, Correct,
-		Supervise, AssignHandlers, DelegateLeader, RecordIntervention, ReadInterventions, ListJurisdiction)
+		Supervise, AssignHandlers, DelegateLeader, RecordIntervention, ReadInterventions, ListJurisdiction, PostTimedAct)
 }
 
 // init declares casework's actions to acl before any policy is loaded, and puts

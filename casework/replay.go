@@ -2,9 +2,11 @@ package casework
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"caseroom/acl"
@@ -190,6 +192,12 @@ func (c *Case) apply(p *Procedure, m *chat.Message) error {
 			return err
 		}
 		return c.applyCorrection(p, m, &cr)
+	case KindSystem:
+		var sa SystemAct
+		if err := decodePayload(m.Payload, &sa); err != nil {
+			return err
+		}
+		return c.applySystem(p, m, &sa)
 	}
 	return nil
 }
@@ -487,6 +495,9 @@ func (c *Case) clockEvents(t Transition, n int, m *chat.Message, suspect string,
 }
 
 func (c *Case) applyApprovalRequest(p *Procedure, m *chat.Message, r *ApprovalRequest) error {
+	if r.Extension != nil {
+		return c.applyExtensionRequest(m, r)
+	}
 	t, ok := p.Transition(r.Transition)
 	if !ok {
 		return invalid("transition", fmt.Sprintf("procedure %s has no transition %q", p.ID, r.Transition))
@@ -527,6 +538,15 @@ func (c *Case) applyApprovalDecision(m *chat.Message, d *ApprovalDecision) error
 	}
 	if m.Sender == s.By {
 		return refused("no-self-approval", "You cannot approve your own request.")
+	}
+	if s.Extension != "" && d.Granted {
+		// The extension takes effect with the decision that grants it, at its
+		// occurred_at; the clock itself (Case.Clocks) checks that it may.
+		if !c.clockOpen(s.Clock, s.Suspect) {
+			return refused("clock-not-running", "Clock %s is no longer running: there is nothing to extend.", s.Clock)
+		}
+		c.ClockEvents = append(c.ClockEvents, ClockEventRecord{Seq: m.Seq, Clock: s.Clock, Suspect: s.Suspect, Kind: EventExtend,
+			At: m.OccurredAt, Ref: s.Extension, By: s.ExtendBy})
 	}
 	s.Decided, s.DecidedBy, s.Granted = m.Seq, m.Sender, d.Granted
 	return nil
@@ -606,36 +626,78 @@ func approverText(a Approval) string {
 // Clocks evaluates the case's clock events on cal against the clock table:
 // one Clock per clock ID (and suspect), with its events applied in order. An
 // event a clock refuses (an order the law does not allow, a clock stopped
-// twice) is skipped and reported in skipped, so that a clock table the
-// deadlines engine changes later never makes a stored case unreadable.
+// twice) is skipped and reported in skipped (each a *ClockEventError), so
+// that a clock table the deadlines engine changes later never makes a stored
+// case unreadable.
+//
+// A minimum notice anchored to another clock (CR-CUS-02: the extension of
+// custody is asked 7 d before CR-CUS-01 expires) counts back from that
+// clock's expiry and follows it when it moves (an extension, a pause, a
+// restart); a request for an extension of the anchor clock is what the notice
+// waited for, and stops it.
 func (c *Case) Clocks(table *ClockTable, cal *Calendar) (clocks map[string]*Clock, skipped []error) {
 	clocks = map[string]*Clock{}
+	open := func(ck *Clock) bool { return ck != nil && (ck.State() == ClockRunning || ck.State() == ClockPaused) }
+	// anchored calls f for each open clock anchored to clock id of suspect.
+	anchored := func(id, suspect string, f func(*Clock) error, seq chat.Seq, kind EventKind) {
+		for key, ck := range clocks {
+			sp := ck.Spec()
+			if _, sus, _ := strings.Cut(key, "/"); sp.Anchor != id || sus != suspect || !open(ck) {
+				continue
+			}
+			if err := f(ck); err != nil {
+				skipped = append(skipped, &ClockEventError{Seq: seq, Kind: kind, Clock: sp.ID, Err: err})
+			}
+		}
+	}
+	var asks []ApprovalState // extension requests, in log order
+	for _, a := range c.Approvals {
+		if a.Extension != "" {
+			asks = append(asks, a)
+		}
+	}
+	asked := func(upTo chat.Seq) { // upTo 0: all that are left
+		for len(asks) > 0 && (upTo == 0 || asks[0].Seq < upTo) {
+			a := asks[0]
+			asks = asks[1:]
+			anchored(a.Clock, a.Suspect, func(ck *Clock) error { return ck.Stop(a.At) }, a.Seq, EventStop)
+		}
+	}
 	for _, e := range c.ClockEvents {
+		asked(e.Seq)
 		spec, ok := table.Spec(e.Clock)
 		if !ok {
-			skipped = append(skipped, fmt.Errorf("seq %d: unknown clock %s", e.Seq, e.Clock))
+			skipped = append(skipped, &ClockEventError{Seq: e.Seq, Kind: e.Kind, Clock: e.Clock, Err: ErrUnknownClock})
 			continue
 		}
-		key := e.Clock
-		if e.Suspect != "" {
-			key += "/" + e.Suspect
-		}
+		key := clockKey(e.Clock, e.Suspect)
 		ck := clocks[key]
 		if ck == nil {
 			ck = NewClock(cal, spec)
 			clocks[key] = ck
 		}
+		// start starts ck at e, counting back from its anchor clock's expiry
+		// when it has one that runs.
+		start := func() error {
+			if spec.Direction == Before && spec.Anchor != "" {
+				if a := clocks[clockKey(spec.Anchor, e.Suspect)]; open(a) {
+					due, _ := a.Due()
+					return ck.StartAnchored(e.At, due, e.Detained)
+				}
+			}
+			return ck.Start(e.At, e.Detained)
+		}
 		fresh := func() error { // a new full period where the spec names no restart
 			ck = NewClock(cal, spec)
 			clocks[key] = ck
-			return ck.Start(e.At, e.Detained)
+			return start()
 		}
 		var err error
 		switch e.Kind {
 		case EventStart, EventRestart:
 			switch {
 			case ck.State() == ClockIdle && e.Kind == EventStart:
-				err = ck.Start(e.At, e.Detained)
+				err = start()
 			case len(spec.Restarts) > 0:
 				err = ck.Restart(e.At, spec.Restarts[0].ID, e.Detained)
 			default:
@@ -651,12 +713,56 @@ func (c *Case) Clocks(table *ClockTable, cal *Calendar) (clocks map[string]*Cloc
 			err = ck.Pause(e.At, spec.Pauses[0].ID)
 		case EventResume:
 			err = ck.Resume(e.At)
+		case EventExtend:
+			err = ck.Extend(e.At, e.Ref, e.By)
 		}
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("seq %d: %s %s: %w", e.Seq, e.Kind, e.Clock, err))
+			skipped = append(skipped, &ClockEventError{Seq: e.Seq, Kind: e.Kind, Clock: e.Clock, Err: err})
+			continue
+		}
+		if e.Kind != EventStop && open(ck) {
+			due, _ := ck.Due()
+			anchored(e.Clock, e.Suspect, func(d *Clock) error {
+				if len(d.events) == 0 || d.events[0].Anchor.IsZero() || d.start.Equal(due) {
+					return nil // not started from its anchor, or counting from this expiry already
+				}
+				return d.Reanchor(e.At, due)
+			}, e.Seq, EventAnchor)
 		}
 	}
+	asked(0)
 	return clocks, skipped
+}
+
+// ErrUnknownClock is a clock event for a clock the table does not have.
+var ErrUnknownClock = errors.New("casework: unknown clock")
+
+// A ClockEventError is a clock event of the log that its clock refused (Case.Clocks
+// skips it): the entry at Seq, what it did to which clock, and why not.
+type ClockEventError struct {
+	Seq   chat.Seq
+	Kind  EventKind
+	Clock string
+	Err   error
+}
+
+func (e *ClockEventError) Error() string {
+	return fmt.Sprintf("seq %d: %s %s: %v", e.Seq, e.Kind, e.Clock, e.Err)
+}
+
+func (e *ClockEventError) Unwrap() error { return e.Err }
+
+// clockOpen reports whether clock id (of suspect) has been started in the log
+// and not stopped since: running or paused, so that an extension or a timed
+// act can apply to it.
+func (c *Case) clockOpen(id, suspect string) bool {
+	open := false
+	for _, e := range c.ClockEvents {
+		if e.Clock == id && e.Suspect == suspect {
+			open = e.Kind != EventStop
+		}
+	}
+	return open
 }
 
 // NextDue returns the earliest due time of the running clocks, zero if none.

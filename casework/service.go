@@ -1049,8 +1049,10 @@ func (s *Service) Decide(ctx context.Context, id CaseID, request chat.Seq, grant
 			return invalid("request", fmt.Sprintf("no approval request at seq %d", request))
 		}
 		ap := c.Approvals[i]
-		t, _ := v.proc.Transition(ap.Transition)
-		need := t.Approvals[ap.Index]
+		need, t, err := s.approvalNeed(v, ap) // a transition's approval, or a clock extension's
+		if err != nil {
+			return err
+		}
 		who := c.withDelegation(v.who, s.now())
 		res := c.resource(v.role)
 		res.Author = ap.By
@@ -1074,7 +1076,11 @@ func (s *Service) Decide(ctx context.Context, id CaseID, request chat.Seq, grant
 		}
 		at, _ := s.occurred(time.Time{})
 		msg := v.newMessage(KindApprovalDec, d, at)
-		if _, err := v.simulate(msg); err != nil {
+		sim, err := v.simulate(msg)
+		if err == nil {
+			err = s.checkExtensionGrant(&sim, ap, granted)
+		}
+		if err != nil {
 			return s.refusal(ctx, g, who, action, res, err)
 		}
 		msgs := []*chat.Message{msg}
