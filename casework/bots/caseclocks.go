@@ -212,7 +212,7 @@ func (s *CaseClocks) Derive(c *casework.Case, entries []chat.Message) []OpenCloc
 				oc.SuspectName = p.Name
 			}
 		}
-		oc.Holder = actingUnit(c, oc.Spec.Agency)
+		oc.Holder = c.ClockUnit(oc.Spec.Agency)
 		oc.Officers = slices.Clone(c.Handlers[oc.Holder])
 		for _, n := range c.Numbers {
 			if oc.CaseNumber == "" || n.Unit == oc.Holder {
@@ -240,26 +240,4 @@ func startPosted(c *casework.Case, id, suspect string, posted map[chat.Seq]time.
 		}
 	}
 	return at
-}
-
-// actingUnit returns the unit of agency kind (a ClockSpec's Agency) engaged in
-// c: the holder if it is of that kind, else the latest handling unit of that
-// kind, else a participant of it; HandlingAgency and anything not found give
-// the holder.
-func actingUnit(c *casework.Case, kind string) acl.UnitID {
-	if kind == casework.HandlingAgency || kind == "" || string(c.Units[c.Holder]) == kind {
-		return c.Holder
-	}
-	hs := c.HandlingUnits()
-	for i := len(hs) - 1; i >= 0; i-- {
-		if string(c.Units[hs[i]]) == kind {
-			return hs[i]
-		}
-	}
-	for _, u := range c.Participants {
-		if string(c.Units[u]) == kind {
-			return u
-		}
-	}
-	return c.Holder
 }

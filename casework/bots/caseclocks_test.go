@@ -10,14 +10,15 @@ import (
 	"caseroom/acl"
 	"caseroom/casework"
 	"caseroom/casework/bots"
+	cwpg "caseroom/casework/postgres"
 	cwsqlite "caseroom/casework/sqlite"
 	"caseroom/configs"
 )
 
-// cases is the case service on a node's SQLite database, built as cmd builds it.
+// cases is the case service on a node's database, built as cmd builds it.
 type cases struct {
 	n     *node
-	store *cwsqlite.Store
+	store casework.Store
 	svc   *casework.Service
 	src   *bots.CaseClocks
 }
@@ -25,7 +26,15 @@ type cases struct {
 func withCases(t *testing.T, n *node) *cases {
 	t.Helper()
 	d, _ := mustDomain(t)
-	st := cwsqlite.New(n.db)
+	var st interface {
+		casework.Store
+		Migrate(context.Context) error
+	}
+	if n.db != nil {
+		st = cwsqlite.New(n.db)
+	} else {
+		st = cwpg.New(n.pool)
+	}
 	if err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

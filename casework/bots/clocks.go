@@ -163,11 +163,10 @@ type ClockSource interface {
 // time makes happen, such as a judgment becoming effective when the appeal
 // period passes unused (CPL Art. 259). The Scheduler calls it, as the deadline
 // bot, when a clock named in reminders.json's timed_acts expires. It must be
-// idempotent: a second call for the same clock key posts nothing.
-//
-// TODO: the case service (casework.Service) does not exist yet; when it lands,
-// its ClockSource adapter implements this with the transition named in
-// timed_acts, posted as a system act with occurred_at = the clock's due instant.
+// idempotent: a second call for the same clock key posts nothing. TimedClocks
+// implements it on the case service (casework.Service.TimedAct), which posts
+// the transition named in timed_acts as a system act with occurred_at = the
+// clock's due instant.
 type TimedActor interface {
 	TimedAct(ctx context.Context, bot acl.Subject, c OpenClock, transition string) error
 }

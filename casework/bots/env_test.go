@@ -30,6 +30,8 @@ import (
 	chatpg "caseroom/chat/postgres"
 	chatsqlite "caseroom/chat/sqlite"
 	"caseroom/configs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A testClock is a now that tests set by hand; every service of a test reads it.
@@ -120,8 +122,9 @@ type node struct {
 	guard *acl.Guard
 	reg   *chat.Registry
 	close func()
-	db    *sqlitedb.DB // the SQLite database, nil on PostgreSQL
-	auth  *token.Auth  // set by seed
+	db    *sqlitedb.DB  // the SQLite database, nil on PostgreSQL
+	pool  *pgxpool.Pool // the PostgreSQL pool, nil on SQLite
+	auth  *token.Auth   // set by seed
 	dir   *acl.Directory
 	pw    map[string]string // username → password, set by seed
 }
@@ -164,7 +167,7 @@ func buildNode(be backend, clock *testClock) (*node, error) {
 			return nil, err
 		}
 		as, cs, bs := aclpg.New(pool), chatpg.New(pool), botspg.New(pool)
-		n.acl, n.chats, n.store, n.close = as, cs, bs, pool.Close
+		n.acl, n.chats, n.store, n.close, n.pool = as, cs, bs, pool.Close, pool
 		for _, m := range []func(context.Context) error{as.Migrate, cs.Migrate, bs.Migrate} {
 			if err := m(ctx); err != nil {
 				n.close()

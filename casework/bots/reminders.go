@@ -241,6 +241,8 @@ func (r *Reminders) validate(d *casework.Domain, bad func(field, format string, 
 		}
 		if !slices.Contains(tr.ClocksFor(1).Stop, ta.Clock) {
 			bad(f+".transition", "transition %s does not stop clock %s, so it is not what the clock's expiry makes happen", ta.Transition, ta.Clock)
+		} else if !slices.Contains(tr.Timed, ta.Clock) {
+			bad(f+".transition", "procedure %s does not mark transition %s as performed by the expiry of %s (its \"timed\" list), so the case service would refuse it", ta.Procedure, ta.Transition, ta.Clock)
 		}
 		r.timed[ta.Clock] = ta.Transition
 	}

@@ -26,7 +26,9 @@ func (a *app) newBots(ctx context.Context, regions []acl.Region, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	a.scheduler = bots.NewScheduler(src, a.chat, a.st.acl, a.st.bots, rem, a.domain.Clocks, bot, a.now, log, bots.SchedulerOptions{})
+	// The scheduler's source also posts what a clock's expiry performs (a
+	// judgment becoming effective) through the case service, as the bot.
+	a.scheduler = bots.NewScheduler(bots.NewTimedClocks(src, a.cases), a.chat, a.st.acl, a.st.bots, rem, a.domain.Clocks, bot, a.now, log, bots.SchedulerOptions{})
 	a.due = bots.NewDue(src, a.guard, regions, a.now)
 	a.platform = bots.NewPlatform(a.st.bots, a.st.acl, a.guard, a.chat, a.registry, a.due, a.now, log,
 		bots.PlatformOptions{CheckBot: a.auth.CheckSession})
