@@ -854,6 +854,9 @@ func (s *Session) added(e Event) (joined bool) {
 // frames are shared and must not be modified. When the session has ended it
 // returns the reason (see Err); when ctx ends, ctx's error.
 func (s *Session) Next(ctx context.Context) ([][]byte, error) {
+	s.mu.Lock()
+	clear(s.spare) // the caller is done with what it was given last: let those frames go
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		if s.err != nil {

@@ -131,12 +131,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has written the HTTP error
 	}
-	defer c.CloseNow()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.CloseNow()
+		}
+	}()
 	c.SetReadLimit(MaxClientFrame)
-	// The request's context ends with the handler; the socket outlives neither,
-	// but its cancellation is ours, not the HTTP server's.
+	// The socket outlives the request: its cancellation is ours, not the
+	// HTTP server's.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
+	defer func() {
+		if !handedOff {
+			cancel()
+		}
+	}()
 
 	hello, code, reason := h.hello(ctx, c, who != nil)
 	if code != 0 {
@@ -165,11 +174,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// The connection is hijacked: this handler returns, and with it the
+	// request, its headers and the deep stack the upgrade, the hello and the
+	// join grew; the socket goes on in two small goroutines, its reader and
+	// its writer. An idle connection keeps only those.
+	handedOff = true
+	go h.serve(ctx, cancel, c, sess, *who)
+}
+
+// serve runs an established session: the reader in one goroutine, the
+// writer and heartbeat in this one, until either ends.
+func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, sess *chat.Session, who acl.Subject) {
+	defer c.CloseNow()
+	defer cancel()
 	defer sess.Close()
 	lim := h.limiter(who.User)
 	defer h.release(who.User)
 
-	userCtx := acl.WithSubject(ctx, *who)
+	userCtx := acl.WithSubject(ctx, who)
 	go func() {
 		defer cancel()
 		h.readLoop(userCtx, c, sess, lim)
@@ -190,7 +212,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hb.Reset(h.opts.PingInterval) // after hb is set, which the callback reads
 	defer hb.Stop()
 
-	err = h.writeLoop(ctx, c, sess)
+	err := h.writeLoop(ctx, c, sess)
 	switch {
 	case errors.Is(err, chat.ErrSlowConsumer):
 		c.Close(CloseSlowConsumer, "slow consumer")
@@ -311,7 +333,6 @@ func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) 
 // writeLoop writes what the session has, coalescing queued frames, until the
 // session ends or a write fails.
 func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.Session) error {
-	var buf bytes.Buffer
 	for {
 		frames, err := sess.Next(ctx)
 		if err != nil {
@@ -319,28 +340,40 @@ func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.S
 		}
 		for len(frames) > 0 {
 			n := batch(frames, h.opts.MaxBatch)
-			msg := frames[0]
-			if n > 1 {
-				buf.Reset()
-				buf.WriteByte('[')
-				for i, f := range frames[:n] {
-					if i > 0 {
-						buf.WriteByte(',')
-					}
-					buf.Write(f)
-				}
-				buf.WriteByte(']')
-				msg = buf.Bytes()
+			if n == 1 {
+				err = h.write(ctx, c, frames[0])
+			} else {
+				err = h.writeBatch(ctx, c, frames[:n])
 			}
-			if err := h.write(ctx, c, msg); err != nil {
+			if err != nil {
 				return err
 			}
 			frames = frames[n:]
 		}
-		if buf.Cap() > 256<<10 {
-			buf = bytes.Buffer{} // do not keep a burst's buffer on an idle socket
-		}
 	}
+}
+
+// batchBufs are the buffers coalesced messages are built in, shared by all
+// sockets: an idle socket holds none.
+var batchBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeBatch writes frames as one message, a JSON array.
+func (h *handler) writeBatch(ctx context.Context, c *websocket.Conn, frames [][]byte) error {
+	buf := batchBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.WriteByte('[')
+	for i, f := range frames {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(f)
+	}
+	buf.WriteByte(']')
+	err := h.write(ctx, c, buf.Bytes())
+	if buf.Cap() <= 256<<10 { // a burst's big buffer is not kept
+		batchBufs.Put(buf)
+	}
+	return err
 }
 
 // batch returns how many of frames go into the next message: as many as fit
