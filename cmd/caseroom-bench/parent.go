@@ -384,7 +384,7 @@ func phaseEach(f runFlags, children []*childProc, name string, cmds []string, wi
 	srvCPU := (c1 - c0) / el
 	r["server_cores"] = srvCPU
 	if f.dbPID > 0 {
-		r["db_cores"] = (db1 - db0) / el
+		r["db_cores"] = cpuDelta(db0, db1) / el
 	}
 	if secs > 0 {
 		r["secs"] = secs

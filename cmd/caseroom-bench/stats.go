@@ -108,22 +108,36 @@ func cpuOf(pid int) (secs float64, ppid int) {
 	return (ut + st) / 100, ppid // USER_HZ
 }
 
-// treeCPU returns the CPU seconds of pid and its children (a PostgreSQL
-// postmaster and its backends); backends that exited are not counted.
-func treeCPU(pid int) float64 {
+// treeCPU returns the CPU seconds of pid and of each of its children (a
+// PostgreSQL postmaster and its backends), by pid.
+func treeCPU(pid int) map[int]float64 {
+	out := map[int]float64{}
 	if pid <= 0 {
-		return 0
+		return out
 	}
-	total, _ := cpuOf(pid)
+	if c, _ := cpuOf(pid); c >= 0 {
+		out[pid] = c
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil || p == pid {
 			continue
 		}
-		if c, pp := cpuOf(p); pp == pid && c > 0 {
-			total += c
+		if c, pp := cpuOf(p); pp == pid && c >= 0 {
+			out[p] = c
 		}
 	}
-	return total
+	return out
+}
+
+// cpuDelta is the CPU the processes of after used since before: a process
+// that started meanwhile counts whole, one that ended is not counted (pgx
+// keeps its connections, so backends rarely end during a phase).
+func cpuDelta(before, after map[int]float64) float64 {
+	var d float64
+	for p, c := range after {
+		d += c - before[p]
+	}
+	return d
 }
