@@ -417,6 +417,7 @@ func criminalWalk(t *testing.T, s *server) {
 	c = police.act(policeL, id, map[string]any{"transition": "file"})
 	stageIs(t, c, "investigation", "150102-police")
 	police.act(policeL, id, map[string]any{"transition": "detain", "suspect": "s1"})
+	extendDetention(t, id, police, policeL, sup)
 	police.act(policeL, id, map[string]any{"transition": "request_arrest_detained", "suspect": "s1", "target": "150102-procuratorate"})
 
 	// RULE invariant 2: an arrest approval the police cannot give themselves.
@@ -646,4 +647,68 @@ func civilWalk(t *testing.T, s *server) {
 		t.Errorf("after close_enforcement: stage %s closed %v archived %v", c.Stage, c.Closed, c.Archived)
 	}
 	assertProjectionRebuilds(t, s, id)
+}
+
+// clockIn returns the clock with key of c.
+func clockIn(t *testing.T, c caseView, key string) casehttp.ClockView {
+	t.Helper()
+	i := slices.IndexFunc(c.Clocks, func(k casehttp.ClockView) bool { return k.Key == key })
+	if i < 0 {
+		t.Fatalf("no clock %s in the case: %+v", key, c.Clocks)
+	}
+	return c.Clocks[i]
+}
+
+// extendDetention checks the detention's clocks in the case's view and extends
+// CR-DET-02 (CPL Art. 91: +1–4 d) over HTTP: asked by the police officer,
+// granted by the police leader.
+func extendDetention(t *testing.T, id casework.CaseID, police, policeL, sup *user) {
+	t.Helper()
+	path := "/api/v1/cases/" + string(id)
+	det := clockIn(t, police.get(id), "CR-DET-02/s1")
+	if det.ID != "CR-DET-02" || det.Row != "CR-DET-02" || det.NameZH != "提请批准逮捕" || det.Basis == "" || det.Suspect != "s1" ||
+		det.State != "running" || !det.Strict || det.Overdue || det.LeftSeconds <= 0 || det.Unit != "150102-police" || det.Hourly {
+		t.Errorf("CR-DET-02 in the case view: %+v", det)
+	}
+	if len(det.Extensions) != 2 || det.Extensions[0].ID != "special" || det.Extensions[0].Min != "1d" || !det.Extensions[0].Askable ||
+		det.Extensions[0].Approver.Agency != "police" || det.RequestBy == nil || !det.RequestBy.Equal(det.Due) {
+		t.Errorf("CR-DET-02's extensions: request by %v, %+v", det.RequestBy, det.Extensions)
+	}
+	if fam := clockIn(t, police.get(id), "CR-DET-01.family/s1"); !fam.Hourly || fam.State != "running" {
+		t.Errorf("CR-DET-01.family in the case view: %+v", fam)
+	}
+	ask := map[string]any{"clock": "CR-DET-02", "suspect": "s1", "extension": "special", "by": "2d", "summary": "案情特殊"}
+	if r := police.call("POST", path+"/extensions", map[string]any{"clock": "CR-DET-02", "suspect": "s1", "extension": "special", "by": "two days"}); r.status != 400 || r.err().Field != "by" {
+		t.Errorf("an extension with a bad length = %d %s, want 400 on by", r.status, r.body)
+	}
+	if r := police.call("POST", path+"/extensions", map[string]any{"clock": "CR-XXX-01", "extension": "special"}); r.status != 400 || r.err().Field != "clock" {
+		t.Errorf("an extension of an unknown clock = %d %s, want 400 on clock", r.status, r.body)
+	}
+	police.refused(409, "extension-not-allowed", "POST", path+"/extensions", map[string]any{"clock": "CR-DET-02", "suspect": "s1", "extension": "special", "by": "5d"})
+	sup.refused(403, "committee-no-judicial", "POST", path+"/extensions", ask)
+	var res casehttp.ActResult
+	police.must(201, "POST", path+"/extensions", ask).into(t, &res)
+	if res.Message.Kind != casework.KindApprovalReq {
+		t.Errorf("extension request posted as %s", res.Message.Kind)
+	}
+	i := slices.IndexFunc(res.Case.Approvals, func(a casehttp.ApprovalView) bool { return a.Seq == res.Message.Seq })
+	if i < 0 || res.Case.Approvals[i].Clock != "CR-DET-02" || res.Case.Approvals[i].Extension != "special" || res.Case.Approvals[i].Length != "2d" ||
+		!res.Case.Approvals[i].Internal || res.Case.Approvals[i].Transition != "" {
+		t.Errorf("the extension's approval in the view: %+v", res.Case.Approvals)
+	}
+	if x := clockIn(t, res.Case, "CR-DET-02/s1").Extensions[0]; x.Pending != res.Message.Seq || x.Askable {
+		t.Errorf("special while asked for: %+v", x)
+	}
+	var todo struct{ Todo []casehttp.TodoView }
+	policeL.must(200, "GET", "/api/v1/todo", nil).into(t, &todo)
+	if !slices.ContainsFunc(todo.Todo, func(v casehttp.TodoView) bool {
+		return v.Case == id && v.Kind == "approval" && v.Seq == res.Message.Seq && v.Clock == "CR-DET-02" && v.Extension == "special"
+	}) {
+		t.Errorf("the police leader's to-do lacks the extension to decide: %+v", todo.Todo)
+	}
+	policeL.must(201, "POST", fmt.Sprintf("%s/approvals/%d/decision", path, res.Message.Seq), map[string]any{"granted": true, "note": "同意延长"}).into(t, &res)
+	after := clockIn(t, res.Case, "CR-DET-02/s1")
+	if !after.Due.Equal(det.Due.Add(48*time.Hour)) || !slices.Equal(after.Granted, []string{"special"}) || len(after.Extensions) != 0 {
+		t.Errorf("CR-DET-02 after the grant: due %v (was %v), granted %v, open %+v", after.Due, det.Due, after.Granted, after.Extensions)
+	}
 }

@@ -33,6 +33,7 @@ func Routes() []Route {
 		{"POST", "/api/v1/cases/{case}/transfers/{seq}/return"},
 		{"POST", "/api/v1/cases/{case}/approvals"},
 		{"POST", "/api/v1/cases/{case}/approvals/{seq}/decision"},
+		{"POST", "/api/v1/cases/{case}/extensions"},
 		{"POST", "/api/v1/cases/{case}/challenges"},
 		{"POST", "/api/v1/cases/{case}/supervision"},
 		{"POST", "/api/v1/cases/{case}/handlers"},
@@ -60,6 +61,7 @@ func NewHandler(svc *casework.Service, log *slog.Logger) http.Handler {
 	mux.Handle("POST /api/v1/cases/{case}/transfers/{seq}/return", h.answer(false))
 	mux.Handle("POST /api/v1/cases/{case}/approvals", h.requestApproval())
 	mux.Handle("POST /api/v1/cases/{case}/approvals/{seq}/decision", h.decide())
+	mux.Handle("POST /api/v1/cases/{case}/extensions", h.requestExtension())
 	mux.Handle("POST /api/v1/cases/{case}/challenges", h.challenge())
 	mux.Handle("POST /api/v1/cases/{case}/supervision", h.supervise())
 	mux.Handle("POST /api/v1/cases/{case}/handlers", h.handlers())
@@ -150,6 +152,7 @@ type CaseView struct {
 	Parties      []casework.Party            `json:"parties"`
 	Suspects     []SuspectView               `json:"suspects"`
 	Approvals    []ApprovalView              `json:"approvals"`
+	Clocks       []ClockView                 `json:"clocks"`
 	Evidence     []string                    `json:"evidence"`
 	Missing      []string                    `json:"missing"`
 	Supervisions []SupervisionView           `json:"supervisions"`
@@ -190,10 +193,15 @@ type SuspectView struct {
 	Request *RequestView `json:"request,omitempty"`
 }
 
-// ApprovalView is an approval request and its decision.
+// ApprovalView is an approval request and its decision: of a transition's
+// approval, or (Clock and Extension set, Transition empty) of the extension
+// of a clock.
 type ApprovalView struct {
 	Seq        chat.Seq   `json:"seq"`
 	Transition string     `json:"transition"`
+	Clock      string     `json:"clock,omitempty"`
+	Extension  string     `json:"extension,omitempty"`
+	Length     string     `json:"length,omitempty"` // an extension: the length asked, where the law gives a range
 	Suspect    string     `json:"suspect,omitempty"`
 	Index      int        `json:"index"`
 	Unit       acl.UnitID `json:"unit"`
@@ -255,7 +263,7 @@ func (h *handler) caseView(cv casework.CaseView) CaseView {
 		Archived: cv.Archived, Reopened: c.Reopened, MyRole: cv.RoomRole, ReturnedTo: c.ReturnedTo, Returns: c.Returns,
 		Requests: []RequestView{}, Participants: c.Participants, Numbers: c.Numbers, Handlers: c.Handlers, Acting: c.Acting,
 		Parties: c.Parties, Suspects: []SuspectView{}, Approvals: []ApprovalView{}, Evidence: c.Evidence, Missing: c.Missing,
-		Supervisions: []SupervisionView{}, Acts: []ActView{}, Available: []AvailableView{}, Head: c.Head,
+		Supervisions: []SupervisionView{}, Acts: []ActView{}, Available: []AvailableView{}, Clocks: h.clockViews(&c), Head: c.Head,
 		OpenedAt: c.OpenedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 	if p := h.svc.Procedure(c.Procedure); p != nil {
 		if st, ok := p.Stage(c.Stage); ok {
@@ -277,9 +285,13 @@ func (h *handler) caseView(cv casework.CaseView) CaseView {
 		v.Suspects = append(v.Suspects, sv)
 	}
 	for _, a := range c.Approvals {
-		v.Approvals = append(v.Approvals, ApprovalView{Seq: a.Seq, Transition: a.Transition, Suspect: a.Suspect, Index: a.Index,
+		av := ApprovalView{Seq: a.Seq, Transition: a.Transition, Clock: a.Clock, Extension: a.Extension, Suspect: a.Suspect, Index: a.Index,
 			Unit: a.Unit, By: a.By, Target: a.Target, Internal: a.Internal, Decided: a.Decided, DecidedBy: a.DecidedBy,
-			Granted: a.Granted, Used: a.Used})
+			Granted: a.Granted, Used: a.Used}
+		if !a.ExtendBy.IsZero() {
+			av.Length = a.ExtendBy.String()
+		}
+		v.Approvals = append(v.Approvals, av)
 	}
 	for _, s := range c.Supervisions {
 		sv := SupervisionView{Seq: s.Seq, By: s.By, Notice: s.Notice, Units: s.Units}
@@ -781,6 +793,8 @@ type TodoView struct {
 	By         acl.UserID        `json:"by,omitempty"`
 	Transition string            `json:"transition,omitempty"`
 	Suspect    string            `json:"suspect,omitempty"`
+	Clock      string            `json:"clock,omitempty"`     // an extension's approval: the clock
+	Extension  string            `json:"extension,omitempty"` // and the extension asked for
 	Message    *chat.MessageView `json:"message,omitempty"`
 }
 
@@ -790,7 +804,8 @@ func (h *handler) todo() http.Handler {
 		out := make([]TodoView, 0, len(items))
 		for _, it := range items {
 			v := TodoView{Case: it.Case, Title: it.Title, Numbers: it.Numbers, Stage: it.Stage, Kind: it.Item.Kind, Seq: it.Item.Seq,
-				From: it.Item.From, By: it.Item.By, Transition: it.Item.Transition, Suspect: it.Item.Suspect}
+				From: it.Item.From, By: it.Item.By, Transition: it.Item.Transition, Suspect: it.Item.Suspect,
+				Clock: it.Item.Clock, Extension: it.Item.Extension}
 			if it.Mention != nil {
 				mv := chat.View(it.Mention)
 				v.Message = &mv
