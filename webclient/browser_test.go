@@ -1014,6 +1014,96 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("CaseClocksAndExtension", func(t *testing.T) {
+		if noCasework {
+			t.Skip("this caseroomd has no casework API yet")
+		}
+		const leader = "police.150102.leader1"
+		tok, ltok := srv.mustLogin(t, police), srv.mustLogin(t, leader)
+		type approval struct {
+			Seq     int64  `json:"seq"`
+			Clock   string `json:"clock"`
+			Decided int64  `json:"decided"`
+		}
+		var c struct {
+			ID        string     `json:"id"`
+			Approvals []approval `json:"approvals"`
+		}
+		if st := srv.apiCall(t, tok, "POST", "/cases", map[string]any{"procedure": "criminal", "transition": "receive", "title": "王某抢夺案", "cause": "抢夺",
+			"parties": []map[string]string{{"id": "s1", "role": "suspect", "name": "王某"}}}, &c); st != 201 {
+			t.Fatalf("open a case = %d", st)
+		}
+		room := c.ID
+		approvedAct := func(in map[string]any) {
+			t.Helper()
+			var ar struct {
+				Message apiMessage `json:"message"`
+			}
+			req := map[string]any{"transition": in["transition"], "index": 0}
+			if s, ok := in["suspect"]; ok {
+				req["suspect"] = s
+			}
+			if st := srv.apiCall(t, tok, "POST", "/cases/"+room+"/approvals", req, &ar); st != 201 {
+				t.Fatalf("approval request for %v = %d", in["transition"], st)
+			}
+			if st := srv.apiCall(t, ltok, "POST", fmt.Sprintf("/cases/%s/approvals/%d/decision", room, ar.Message.Seq), map[string]any{"granted": true}, nil); st != 201 {
+				t.Fatalf("approval decision for %v = %d", in["transition"], st)
+			}
+			if st := srv.apiCall(t, tok, "POST", "/cases/"+room+"/acts", in, nil); st != 201 {
+				t.Fatalf("act %v = %d", in["transition"], st)
+			}
+		}
+		approvedAct(map[string]any{"transition": "file", "documents": []map[string]string{{"name": "立案决定书"}}})
+		approvedAct(map[string]any{"transition": "detain", "suspect": "s1", "documents": []map[string]string{{"name": "拘留证"}}})
+
+		// The panel lists the clocks the detention started, each counting down.
+		p := newBrowser(t, "police-clocks", 1366, 768, false)
+		p.login(srv, police)
+		p.openRoom(room)
+		det := `document.querySelector('#case-panel .clock-item[data-clock="CR-DET-02/s1"]')`
+		p.waitFor("the clocks in the panel", `document.querySelector("#case-panel").textContent.includes("办案期限") && `+det, 15*time.Second)
+		items := `[...document.querySelectorAll("#case-panel .clock-item")]`
+		if n := evalAs[int](p, items+`.length`); n < 4 {
+			t.Errorf("%d clocks in the panel, want the detention's four", n)
+		}
+		if !evalAs[bool](p, items+`.every(e => /剩余|已超期/.test(e.querySelector(".deadline").textContent))`) {
+			t.Errorf("a clock without its countdown: %q", evalAs[string](p, `document.querySelector("#case-panel ul.clocks").textContent`))
+		}
+		if got := evalAs[string](p, det+`.textContent`); !strings.Contains(got, "提请批准逮捕") || !strings.Contains(got, "CPL Art. 91") ||
+			!strings.Contains(got, "王某") || !strings.Contains(got, "节假日不顺延") {
+			t.Errorf("CR-DET-02 in the panel: %q", got)
+		}
+		p.axe("case panel with clocks")
+		p.shot("case-clocks-panel")
+
+		// The officer asks for the extension (CPL Art. 91: +1–4 d, the police leader).
+		p.click(`#case-panel button[data-extension="CR-DET-02/s1"]`)
+		p.waitFor("the extension dialog", `document.querySelector("dialog.case-dialog[open] select")`, 5*time.Second)
+		p.waitFor("the length field", `[...document.querySelectorAll("dialog.case-dialog .field")].some(f => !f.hidden && f.querySelector("input[type=text]"))`, 5*time.Second)
+		p.do(chromedp.SendKeys(chromedp.CSS(`dialog.case-dialog input[type=text]`), "2d"))
+		p.shot("case-extension-dialog")
+		p.click("dialog.case-dialog button[type=submit]")
+		p.waitFor("the extension request card", entryWith("延长期限申请")+`?.querySelector(".status")?.textContent.includes("等待审批")`, 10*time.Second)
+		p.waitFor("the pending extension in the panel", det+`.textContent.includes("延长申请待审批")`, 10*time.Second)
+		if srv.apiCall(t, tok, "GET", "/cases/"+room, nil, &c) != 200 {
+			t.Fatal("get the case")
+		}
+		i := slices.IndexFunc(c.Approvals, func(a approval) bool { return a.Clock == "CR-DET-02" && a.Decided == 0 })
+		if i < 0 {
+			t.Fatalf("no pending extension request in %+v", c.Approvals)
+		}
+		before := evalAs[string](p, det+`.textContent`)
+		if st := srv.apiCall(t, ltok, "POST", fmt.Sprintf("/cases/%s/approvals/%d/decision", room, c.Approvals[i].Seq), map[string]any{"granted": true, "note": "同意延长2日"}, nil); st != 201 {
+			t.Fatalf("the leader's decision = %d", st)
+		}
+		p.waitFor("the extended clock", det+`.textContent.includes("已延长 1 次")`, 10*time.Second)
+		if after := evalAs[string](p, det+`.textContent`); after == before || evalAs[bool](p, `!!document.querySelector('#case-panel button[data-extension="CR-DET-02/s1"]')`) {
+			t.Errorf("CR-DET-02 after the grant: %q (was %q), or still offered for extension", after, before)
+		}
+		p.shot("case-clocks-extended")
+		p.mustBeClean()
+	})
+
 	// Last: it restarts the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) {
 		room := srv.mustCreateRoom(t, police, "断线重连测试群", pros)

@@ -143,7 +143,8 @@ export function todoItems() {
   return todo.filter((it) => it.kind !== 'mention').map((it) => ({
     room: it.case,
     kind: ['transfer', 'approval', 'return', 'supervision'].includes(it.kind) ? it.kind : 'other',
-    label: [it.numbers && it.numbers[0], it.title, it.transition ? transitionName(summaries.get(it.case)?.procedure, it.transition) : ''].filter(Boolean).join(' · '),
+    label: [it.numbers && it.numbers[0], it.title, it.transition ? transitionName(summaries.get(it.case)?.procedure, it.transition)
+      : it.clock ? t('case.extension_of', { clock: clockName(it.case, it.clock) }) : ''].filter(Boolean).join(' · '),
   }));
 }
 
@@ -162,6 +163,30 @@ export function dueText(due) {
   const left = new Date(due).getTime() - Date.now();
   const cls = left < 0 ? 'overdue' : left < 3 * 86400000 ? 'soon' : '';
   return { text: left < 0 ? duration(left) : t('case.due_in', { left: duration(left) }), cls };
+}
+
+// endText is an expiry as the law counts it: in Beijing time, whatever the
+// browser's zone, and a period that ends at midnight ends at 24:00 of its
+// last day ("2026-03-05 24:00"), as the deadline bot's reminders say.
+const beijing = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
+  hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+function endText(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const parts = (x) => Object.fromEntries(beijing.formatToParts(x).map((p) => [p.type, p.value]));
+  const p = parts(d);
+  if (p.hour === '00' && p.minute === '00' && d.getSeconds() === 0) {
+    const q = parts(new Date(d.getTime() - 1));
+    return `${q.year}-${q.month}-${q.day} 24:00`;
+  }
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+// clockName names clock id of case room: from the case's clocks, else the id.
+function clockName(room, id) {
+  const c = full.get(room);
+  const k = c && (c.clocks || []).find((x) => x.id === id);
+  return k ? pname({ name_zh: k.name_zh, name_en: k.name_en, id }) : id;
 }
 
 // listLine is the case's line in the room list: number, stage, holder and
@@ -245,7 +270,13 @@ export function card(m, room) {
       break;
     }
     case 'case.approval.request': {
-      title = t('act.case.approval.request') + '：' + transitionName(pid, p.transition);
+      if (p.extension) {
+        title = t('case.extension_request') + '：' + clockName(room, p.extension.clock);
+        rows.push(field(t('field.clock'), p.extension.clock), field(t('field.extension'), p.extension.extension + (p.extension.by ? ' · ' + p.extension.by : '')),
+          field(t('field.suspect'), p.suspect && c ? partyName(c, p.suspect) : p.suspect));
+      } else {
+        title = t('act.case.approval.request') + '：' + transitionName(pid, p.transition);
+      }
       rows.push(field(t('field.approver'), S.unitName(p.target)), field(t('field.summary'), p.summary));
       const ap = c && (c.approvals || []).find((x) => x.seq === m.seq);
       if (ap && ap.decided) status = h('p', { class: 'status ' + (ap.granted ? 'accepted' : 'returned'), text: ap.granted ? t('case.granted') : t('case.denied') });
@@ -255,10 +286,14 @@ export function card(m, room) {
       } else status = h('p', { class: 'status pending', text: t('case.awaiting_decision') });
       break;
     }
-    case 'case.approval.decision':
-      title = p.granted ? t('case.granted') : t('case.denied');
+    case 'case.approval.decision': {
+      // Say what was decided, so that two decisions do not read alike.
+      const ap = c && (c.approvals || []).find((x) => x.seq === p.request);
+      const what = ap ? (ap.clock ? t('case.extension_of', { clock: clockName(room, ap.clock) }) : transitionName(pid, ap.transition)) : '';
+      title = (p.granted ? t('case.granted') : t('case.denied')) + (what ? '：' + what : '');
       rows.push(field(t('field.note'), p.note));
       break;
+    }
     case 'case.supervise':
       title = t('act.case.supervise');
       rows.push(field(t('field.notice'), p.notice), field(t('field.units'), (p.units || []).map((u) => S.unitName(u)).join('、')),
@@ -272,6 +307,13 @@ export function card(m, room) {
       break;
     case 'case.correction':
       rows.push(field(t('field.corrects'), '#' + p.target), field(t('field.reason'), p.reason), field(t('field.occurred'), p.occurred_at ? dateTime(p.occurred_at) : ''));
+      break;
+    case 'case.system':
+      // What the passing of time did, posted by the deadline bot.
+      title = t('act.case.system') + '：' + transitionName(pid, p.transition);
+      rows.push(field(t('field.clock'), clockName(room, p.clock) + (p.clock ? `（${p.clock}）` : '')),
+        field(t('field.expired_at'), p.due ? endText(p.due) : ''),
+        field(t('field.unit'), p.unit ? S.unitName(p.unit) : ''));
       break;
     default:
       break;
@@ -317,10 +359,12 @@ export function panel() {
         c.returned_to ? field(t('field.returned_to'), S.unitName(c.returned_to)) : null,
         field(t('field.cause'), c.cause),
         field(t('field.returns'), c.returns ? String(c.returns) : '')));
-    // Clocks.
+    // Clocks (办案期限): every running or paused clock, counting down.
+    const clocks = (c.clocks || []).filter((k) => k.state !== 'stopped');
     sections.push(h('h3', { text: t('case.clocks') }),
-      due ? h('p', { class: 'clock' }, h('span', { text: t('case.next_due', { at: dateTime(s.next_due) }) }), h('span', { class: 'deadline ' + due.cls, text: due.text }))
-        : h('p', { class: 'muted', text: t('case.no_clock') }));
+      clocks.length ? h('ul', { class: 'clocks' }, clocks.map((k) => clockItem(room, c, k)))
+        : due ? h('p', { class: 'clock' }, h('span', { text: t('case.next_due', { at: dateTime(s.next_due) }) }), h('span', { class: 'deadline ' + due.cls, text: due.text }))
+          : h('p', { class: 'muted', text: t('case.no_clock') }));
     // What the user can do now.
     const avail = (c.available || []).filter((a) => !(c.pending && (a.act === 'accept' || a.act === 'return')));
     const btns = [];
@@ -346,6 +390,7 @@ export function panel() {
     // Timeline.
     sections.push(h('h3', { text: t('case.timeline') }), h('ol', { class: 'timeline' }, (c.acts || []).slice().reverse().map((a) => h('li', null,
       h('strong', { text: transitionName(c.procedure, a.transition) || kindTitle(a.kind) }), ' ',
+      a.kind === 'case.system' ? h('span', { class: 'muted', text: t('case.by_system') + ' ' }) : null,
       h('span', { class: 'muted', text: `${S.unitName(a.unit)} · ${dateTime(a.occurred_at)}` }),
       a.to && a.to !== a.from ? h('div', { class: 'muted', text: stageName(c.procedure, a.from) + ' → ' + stageName(c.procedure, a.to) }) : null))));
     // Supervision notices.
@@ -365,6 +410,9 @@ export function panel() {
   onLang(render);
   onChange(render);
   S.on('names', render);
+  // The countdowns move every half minute without redrawing the panel, so
+  // the keyboard focus stays where it is.
+  setInterval(() => { if (el.isConnected && !el.hidden) el.querySelectorAll('.clock-item .deadline').forEach(countdown); }, 30000);
   return {
     el,
     open(id) {
@@ -390,6 +438,78 @@ export function panel() {
       }
     },
   };
+}
+
+// countdown sets a clock's countdown element from its data: the time left
+// to its due instant, frozen while the clock is paused.
+function countdown(el) {
+  if (el.dataset.state === 'paused') {
+    el.className = 'deadline paused';
+    el.textContent = t('case.clock_paused_left', { left: duration(Number(el.dataset.left) * 1000) });
+    return;
+  }
+  const d = dueText(el.dataset.due);
+  el.className = 'deadline ' + d.cls;
+  el.textContent = d.text;
+}
+
+// clockItem is one clock of the panel: its name (and the suspect's), basis,
+// expiry, countdown, what kind of period it is, the last day to ask for an
+// extension, and, for the unit that must act on it, the extension button.
+function clockItem(room, c, k) {
+  const name = pname({ name_zh: k.name_zh, name_en: k.name_en, id: k.id }) + (k.suspect ? `（${partyName(c, k.suspect)}）` : '');
+  const left = h('span', { class: 'deadline', dataset: { due: k.due, state: k.state, left: String(k.left_seconds) } });
+  countdown(left);
+  const notes = [];
+  if (k.strict) notes.push(t('case.clock_strict'));
+  if (k.provisional) notes.push(t('case.clock_provisional'));
+  if ((k.granted || []).length) notes.push(t('case.clock_extended', { n: k.granted.length }));
+  if ((k.extensions || []).some((x) => x.pending)) notes.push(t('case.clock_extension_pending'));
+  if (k.request_by) notes.push(t('case.clock_request_by', { at: endText(k.request_by) }));
+  const me = S.state.me || {};
+  const mayAsk = !c.closed && k.unit === me.unit && (me.roles || []).some((r) => r === 'officer' || r === 'leader') && (k.extensions || []).some((x) => x.askable);
+  return h('li', { class: 'clock-item', dataset: { clock: k.key } },
+    h('div', { class: 'clock' }, h('strong', { text: name }), left),
+    h('div', { class: 'muted small', text: `${k.id} · ${k.basis}` }),
+    h('div', { class: 'muted small', text: t('case.clock_due', { at: endText(k.due) }) }),
+    notes.length ? h('div', { class: 'muted small', text: notes.join(' · ') }) : null,
+    mayAsk ? h('button', { type: 'button', class: 'ghost small', dataset: { extension: k.key }, text: t('case.ask_extension'),
+      on: { click: () => extensionDialog(room, c, k) } }) : null);
+}
+
+function approverText(a) {
+  if (!a || a.agency === 'self') return t('case.approver_self');
+  return t('case.approver_of', { agency: t('agency.' + a.agency), level: t('level.' + a.level) });
+}
+
+// extensionDialog asks for an extension of clock k: an approval request to
+// the approver the clock's data names.
+function extensionDialog(room, c, k) {
+  const xs = (k.extensions || []).filter((x) => x.askable);
+  const pick = h('select', { required: true }, xs.map((x) => h('option', { value: x.id,
+    text: `${x.condition}（${x.min ? x.min + '–' : ''}${x.length}，${approverText(x.approver)}）` })));
+  const by = h('input', { type: 'text', maxLength: 8, attrs: { placeholder: '2d' } });
+  const byField = labelled(t('field.extension_by'), by, t('case.extension_by_hint'));
+  const hint = h('p', { class: 'muted small' });
+  const sync = () => {
+    const x = xs.find((e) => e.id === pick.value);
+    byField.hidden = !(x && x.min);
+    hint.textContent = x ? t('case.extension_hint', { at: endText(x.request_by), basis: x.basis }) : '';
+  };
+  pick.addEventListener('change', sync);
+  sync();
+  const summary = h('textarea', { rows: 3 });
+  const name = pname({ name_zh: k.name_zh, name_en: k.name_en, id: k.id });
+  dialog(t('case.extension_title', { name }), [labelled(t('field.extension'), pick), hint, byField, labelled(t('field.summary'), summary)],
+    t('case.submit_request'), async () => {
+      const body = { clock: k.id, suspect: k.suspect || '', extension: pick.value, summary: summary.value.trim() };
+      if (!byField.hidden && by.value.trim()) body.by = by.value.trim();
+      const out = await api.post(`/cases/${encodeURIComponent(room)}/extensions`, body);
+      if (out && out.case) { full.set(room, out.case); changed(); }
+      if (out && out.message) S.received(out.message);
+      announce(t('case.requested', { name }));
+      refreshTodo().catch(() => {});
+    });
 }
 
 function partyName(c, id) {
