@@ -1034,7 +1034,9 @@ func (s *Service) approver(ctx context.Context, who acl.Subject, need Approval, 
 // Decide grants or refuses the approval requested at seq request. An internal
 // approval is signed by a leader (or acting leader) of the asking unit who is
 // not the asker; another organ's approval by its unit, in the role the
-// procedure names.
+// procedure (or, for a clock's extension, the clock's data) names. Granting
+// an extension extends its clock at the decision; a grant the clock no longer
+// allows (rule extension-expired, extension-not-allowed) stores nothing.
 func (s *Service) Decide(ctx context.Context, id CaseID, request chat.Seq, granted bool, note string) (chat.Message, Case, error) {
 	var m chat.Message
 	var out Case
