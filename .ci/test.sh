@@ -81,11 +81,21 @@ export CASEROOM_TEST_REDIS="redis://127.0.0.1:$redis_port/0"
 export CASEROOM_TEST_CHROMIUM="$(command -v chromium)"
 export CASEROOM_TEST_REQUIRE=1 # a suite whose server is missing fails instead of skipping
 
+if ! kill -0 "$redis_pid" 2>/dev/null; then log "Redis did not start:"; cat "$work/redis.log" >&2; exit 1; fi
+
 log "go vet"
 go vet ./...
 log "go test"
+status=0
 if [ $# -gt 0 ]; then
-	go test -count=1 -timeout 20m "$@"
+	go test -count=1 -timeout 20m "$@" || status=$?
 else
-	go test -count=1 -timeout 20m ./...
+	go test -count=1 -timeout 20m ./... || status=$?
 fi
+if [ "$status" != 0 ]; then
+	# Say whether the throwaway servers were still there, for a failure that
+	# looks like theirs.
+	kill -0 "$redis_pid" 2>/dev/null || { log "Redis had exited; its log:"; tail -20 "$work/redis.log" >&2; }
+	as_pg "$PGBIN/pg_ctl" -D "$work/pg" status >/dev/null 2>&1 || { log "PostgreSQL had exited; its log:"; tail -20 "$work/pglog/pg.log" >&2; }
+fi
+exit "$status"
