@@ -123,7 +123,9 @@ export class RoomView {
     this.first = true;
     if (!d.loaded) this.loadOlder().then(() => this.loadOwnReceipts());
     else { this.sync(); this.loadOwnReceipts(); }
-    if (!d.members) S.loadMembers(id).catch(() => {});
+    // Members arrive after the room opens; an "@" typed meanwhile gets its list
+    // when they do.
+    if (!d.members) S.loadMembers(id).then(() => { if (this.id === id) this.updateMentions(); }).catch(() => {});
     if (S.state.visible) S.markRead(id);
     if (window.matchMedia('(min-width: 761px)').matches || document.activeElement === document.body) {
       setTimeout(() => this.input.focus(), 0);
