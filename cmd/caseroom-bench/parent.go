@@ -150,6 +150,7 @@ func run(f runFlags) error {
 	}
 	defer os.RemoveAll(dir)
 	self, _ := os.Executable()
+	rss0 := rssOf(f.pid) // before any socket
 	var children []*childProc
 	b0 := 0
 	for k := 0; k < f.procs && b0 < blocks; k++ {
@@ -217,7 +218,6 @@ func run(f runFlags) error {
 
 	res := map[string]any{"label": f.label, "url": f.url, "database": uf.Database, "conns": f.conns, "procs": len(children),
 		"src_ips": f.srcIPs, "room_size": uf.RoomSize, "fanout_rooms": totalPost, "rooms_per_user": 10, "started": time.Now().UTC()}
-	rss0 := rssOf(f.pid)
 	logf("%s: %d users, %d children; server RSS before %.1f MiB", f.label, nusers, len(children), float64(rss0)/(1<<20))
 	var connected, failed int
 	var connSecs float64
