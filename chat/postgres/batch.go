@@ -8,6 +8,7 @@ import (
 
 	"caseroom/acl/audit"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 const (
@@ -94,7 +95,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 	var cidRooms, cidSenders, cids []string
 	for k, p := range batch {
 		e := *p.m
-		if err := checkEntry(&e); err != nil {
+		if err := chatsql.CheckEntry(&e); err != nil {
 			p.err = fmt.Errorf("chat/postgres: append to %s: %w", p.m.Room, err)
 			continue
 		}
@@ -193,13 +194,13 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, chat.ErrNotFound)
 			continue
 		}
-		if err := admit(&e, effect{}, chat.Seq(h.seq), h.archived, p.ifHead); err != nil {
+		if err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.ifHead); err != nil {
 			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
 			continue
 		}
 		e.Seq = chat.Seq(h.seq + 1)
 		e.Prev = h.hash
-		e.CreatedAt = stamp(e.CreatedAt, time.UnixMicro(h.lastAt))
+		e.CreatedAt = chatsql.Stamp(e.CreatedAt, time.UnixMicro(h.lastAt))
 		e.OccurredAt = e.OccurredAt.Truncate(time.Microsecond)
 		e.Hash = audit.Next(e.Prev, e.Canonical())
 		e.Edited, e.Retracted = 0, 0
@@ -212,7 +213,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 			cid = &e.ClientID
 		}
 		cClient, cReply = append(cClient, cid), append(cReply, int64(e.ReplyTo))
-		cMentions, cBody = append(cMentions, encodeMentions(e.Mentions)), append(cBody, e.Body)
+		cMentions, cBody = append(cMentions, chatsql.EncodeMentions(e.Mentions)), append(cBody, e.Body)
 		cPayload, cTarget = append(cPayload, nullBytes(e.Payload)), append(cTarget, int64(e.Target))
 		var occ *int64
 		if o := micros(e.OccurredAt); o.Valid {

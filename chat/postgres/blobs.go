@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 const (
@@ -26,7 +27,7 @@ const (
 // chat.ErrNotFound. Content is read before the write transaction begins, so a
 // slow upload never holds the writer.
 func (s *Store) PutBlob(ctx context.Context, room chat.RoomID, b chat.Blob, content io.Reader) error {
-	data, err := readBlob(b, content)
+	data, err := chatsql.ReadBlob(b, content)
 	if err != nil {
 		return fmt.Errorf("chat/postgres: put blob %s in %s: %w", b.SHA256, room, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"caseroom/acl"
 	"caseroom/acl/audit"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 // messageColumns are a chat_messages row as scanMessage reads it.
@@ -108,10 +109,10 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq)
 // and dup; then it has written nothing.
 func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
 	e := *m
-	if err := checkEntry(&e); err != nil {
+	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
 	}
-	ef, invalidErr := decodeEffect(&e)
+	ef, invalidErr := chatsql.DecodeEffect(&e)
 	var (
 		head     int64
 		headHash []byte
@@ -123,7 +124,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Se
 	}
 	refused := invalidErr
 	if refused == nil {
-		refused = admit(&e, ef, chat.Seq(head), archived, ifHead)
+		refused = chatsql.Admit(&e, ef, chat.Seq(head), archived, ifHead)
 	}
 	if refused != nil {
 		// A retry of a post that was stored is answered with it, whatever
@@ -142,7 +143,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Se
 
 	e.Seq = chat.Seq(head + 1)
 	e.Prev = headHash
-	e.CreatedAt = stamp(e.CreatedAt, time.UnixMicro(lastAt))
+	e.CreatedAt = chatsql.Stamp(e.CreatedAt, time.UnixMicro(lastAt))
 	e.OccurredAt = e.OccurredAt.Truncate(time.Microsecond)
 	e.Hash = audit.Next(e.Prev, e.Canonical())
 	e.Edited, e.Retracted = 0, 0
@@ -166,7 +167,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Se
 func insertEntry(ctx context.Context, tx pgx.Tx, e *chat.Message) (bool, error) {
 	tag, err := tx.Exec(ctx, insertAndAdvance, string(e.Room), int64(e.Seq), string(e.Kind),
 		string(e.Sender), string(e.SenderUnit), nullString(e.ClientID), int64(e.ReplyTo),
-		encodeMentions(e.Mentions), e.Body, nullBytes(e.Payload), int64(e.Target),
+		chatsql.EncodeMentions(e.Mentions), e.Body, nullBytes(e.Payload), int64(e.Target),
 		micros(e.OccurredAt), e.CreatedAt.UnixMicro(), nullBytes(e.Prev), e.Hash, e.Countable)
 	if err != nil {
 		return false, fmt.Errorf("insert entry %d: %w", e.Seq, err) // never a duplicate seq: the head is ours
@@ -176,49 +177,49 @@ func insertEntry(ctx context.Context, tx pgx.Tx, e *chat.Message) (bool, error) 
 
 // applyEffect makes the change e records: members, units, the room's name or
 // state, or the derived fields of the entry an edit or retraction is about.
-func applyEffect(ctx context.Context, tx pgx.Tx, e *chat.Message, ef effect) error {
+func applyEffect(ctx context.Context, tx pgx.Tx, e *chat.Message, ef chatsql.Effect) error {
 	room := string(e.Room)
 	switch e.Kind {
 	case chat.RoomCreate, chat.MemberAdd:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			_, err := tx.Exec(ctx, upsertMember, room, string(r.User), string(r.Unit),
-				string(roleOrMember(r.Role)), int64(e.Seq), r.Role != "")
+				string(chatsql.RoleOrMember(r.Role)), int64(e.Seq), r.Role != "")
 			if err != nil {
 				return fmt.Errorf("add member %s: %w", r.User, err)
 			}
 		}
 	case chat.MemberRemove:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			n, err := affected(tx.Exec(ctx, deleteMember, room, string(r.User)))
 			if err != nil {
 				return fmt.Errorf("remove member %s: %w", r.User, err)
 			}
 			if n == 0 {
-				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+				return chatsql.Invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
 			}
 		}
 	case chat.MemberRole:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			n, err := affected(tx.Exec(ctx, updateRole, string(r.Role), room, string(r.User)))
 			if err != nil {
 				return fmt.Errorf("change role of %s: %w", r.User, err)
 			}
 			if n == 0 {
-				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+				return chatsql.Invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
 			}
 		}
 	case chat.UnitAdd:
-		for _, u := range ef.units {
+		for _, u := range ef.Units {
 			if _, err := tx.Exec(ctx, insertUnit, room, string(u)); err != nil {
 				return fmt.Errorf("add unit %s: %w", u, err)
 			}
 		}
 	case chat.RoomRename:
-		if _, err := tx.Exec(ctx, renameRoom, ef.name, room); err != nil {
+		if _, err := tx.Exec(ctx, renameRoom, ef.Name, room); err != nil {
 			return fmt.Errorf("rename: %w", err)
 		}
 	case chat.RoomArchive:
-		if _, err := tx.Exec(ctx, archiveRoom, ef.archived, room); err != nil {
+		if _, err := tx.Exec(ctx, archiveRoom, ef.Archived, room); err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
 	case chat.Edit:
@@ -227,7 +228,7 @@ func applyEffect(ctx context.Context, tx pgx.Tx, e *chat.Message, ef effect) err
 			return fmt.Errorf("mark %d edited: %w", e.Target, err)
 		}
 		if n == 0 {
-			return invalid("target", fmt.Sprintf("entry %d is not a text message that can be edited", e.Target))
+			return chatsql.Invalid("target", fmt.Sprintf("entry %d is not a text message that can be edited", e.Target))
 		}
 	case chat.Retract:
 		n, err := affected(tx.Exec(ctx, markRetracted, int64(e.Seq), room, int64(e.Target)))
@@ -235,7 +236,7 @@ func applyEffect(ctx context.Context, tx pgx.Tx, e *chat.Message, ef effect) err
 			return fmt.Errorf("mark %d retracted: %w", e.Target, err)
 		}
 		if n == 0 {
-			return invalid("target", fmt.Sprintf("entry %d is not a message that can be retracted", e.Target))
+			return chatsql.Invalid("target", fmt.Sprintf("entry %d is not a message that can be retracted", e.Target))
 		}
 	}
 	return nil
@@ -263,19 +264,19 @@ func (s *Store) Message(ctx context.Context, room chat.RoomID, seq chat.Seq) (ch
 // History returns a page of room's log in ascending seq order; see pageOf for
 // which page. An unknown room is chat.ErrNotFound.
 func (s *Store) History(ctx context.Context, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
-	p := pageOf(q)
+	p := chatsql.PageOf(q)
 	query := selectFirst
-	if p.last {
+	if p.Last {
 		query = selectLast
 	}
-	ms, err := scanMessages(s.pool.Query(ctx, query, string(room), p.after, p.before, p.since, p.until, p.limit))
+	ms, err := scanMessages(s.pool.Query(ctx, query, string(room), p.After, p.Before, p.Since, p.Until, p.Limit))
 	if err == nil && len(ms) == 0 {
 		err = roomExists(ctx, s.pool, room)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("chat/postgres: history of %s: %w", room, err)
 	}
-	if p.last {
+	if p.Last {
 		slices.Reverse(ms)
 	}
 	return ms, nil
@@ -299,7 +300,7 @@ func (s *Store) Versions(ctx context.Context, room chat.RoomID, seq chat.Seq) ([
 // the canonical bytes of the entry as it is stored now, so that a change to any
 // hashed column fails verification.
 func (s *Store) Chain(ctx context.Context, room chat.RoomID, after chat.Seq, limit int) ([]chat.Link, error) {
-	links, err := scanLinks(s.pool.Query(ctx, selectChain, string(room), int64(after), chainLimit(limit)))
+	links, err := scanLinks(s.pool.Query(ctx, selectChain, string(room), int64(after), chatsql.ChainLimit(limit)))
 	if err == nil && len(links) == 0 {
 		err = roomExists(ctx, s.pool, room)
 	}
@@ -316,7 +317,7 @@ func scanMessage(sc scanner) (chat.Message, error) {
 	if err != nil {
 		return chat.Message{}, err
 	}
-	if m.Mentions, err = decodeMentions(mentions); err != nil {
+	if m.Mentions, err = chatsql.DecodeMentions(mentions); err != nil {
 		return chat.Message{}, err
 	}
 	return m, nil
@@ -379,7 +380,7 @@ func scanLinks(rows pgx.Rows, err error) ([]chat.Link, error) {
 			return nil, err
 		}
 		l := chat.Link{Seq: m.Seq, Prev: m.Prev, Hash: m.Hash}
-		if m.Mentions, err = decodeMentions(mentions); err != nil {
+		if m.Mentions, err = chatsql.DecodeMentions(mentions); err != nil {
 			l.Canonical = []byte("undecodable mentions " + mentions)
 		} else {
 			l.Canonical = m.Canonical()

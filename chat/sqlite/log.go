@@ -11,6 +11,7 @@ import (
 	"caseroom/acl"
 	"caseroom/acl/audit"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 // messageColumns are a chat_messages row as scanMessage reads it.
@@ -163,10 +164,10 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq)
 // and dup; then it has written nothing.
 func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
 	e := *m
-	if err := checkEntry(&e); err != nil {
+	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
 	}
-	ef, invalidErr := decodeEffect(&e)
+	ef, invalidErr := chatsql.DecodeEffect(&e)
 	var (
 		head     int64
 		headHash []byte
@@ -178,7 +179,7 @@ func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.S
 	}
 	refused := invalidErr
 	if refused == nil {
-		refused = admit(&e, ef, chat.Seq(head), archived, ifHead)
+		refused = chatsql.Admit(&e, ef, chat.Seq(head), archived, ifHead)
 	}
 	if refused != nil {
 		// A retry of a post that was stored is answered with it, whatever
@@ -197,7 +198,7 @@ func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.S
 
 	e.Seq = chat.Seq(head + 1)
 	e.Prev = headHash
-	e.CreatedAt = stamp(e.CreatedAt, time.UnixMicro(lastAt))
+	e.CreatedAt = chatsql.Stamp(e.CreatedAt, time.UnixMicro(lastAt))
 	e.OccurredAt = e.OccurredAt.Truncate(time.Microsecond)
 	e.Hash = audit.Next(e.Prev, e.Canonical())
 	e.Edited, e.Retracted = 0, 0
@@ -221,7 +222,7 @@ func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.S
 func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error) {
 	res, err := tx.ExecContext(ctx, insertMessage, string(e.Room), int64(e.Seq), string(e.Kind),
 		string(e.Sender), string(e.SenderUnit), nullString(e.ClientID), int64(e.ReplyTo),
-		encodeMentions(e.Mentions), e.Body, nullText(e.Payload), int64(e.Target),
+		chatsql.EncodeMentions(e.Mentions), e.Body, nullText(e.Payload), int64(e.Target),
 		micros(e.OccurredAt), e.CreatedAt.UnixMicro(), nullBytes(e.Prev), e.Hash, e.Countable)
 	n, err := affected(res, err)
 	if err != nil {
@@ -238,49 +239,49 @@ func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error)
 
 // applyEffect makes the change e records: members, units, the room's name or
 // state, or the derived fields of the entry an edit or retraction is about.
-func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef effect) error {
+func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef chatsql.Effect) error {
 	room := string(e.Room)
 	switch e.Kind {
 	case chat.RoomCreate, chat.MemberAdd:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			_, err := tx.ExecContext(ctx, upsertMember, room, string(r.User), string(r.Unit),
-				string(roleOrMember(r.Role)), int64(e.Seq), r.Role != "")
+				string(chatsql.RoleOrMember(r.Role)), int64(e.Seq), r.Role != "")
 			if err != nil {
 				return fmt.Errorf("add member %s: %w", r.User, err)
 			}
 		}
 	case chat.MemberRemove:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			n, err := affected(tx.ExecContext(ctx, deleteMember, room, string(r.User)))
 			if err != nil {
 				return fmt.Errorf("remove member %s: %w", r.User, err)
 			}
 			if n == 0 {
-				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+				return chatsql.Invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
 			}
 		}
 	case chat.MemberRole:
-		for _, r := range ef.members {
+		for _, r := range ef.Members {
 			n, err := affected(tx.ExecContext(ctx, updateRole, string(r.Role), room, string(r.User)))
 			if err != nil {
 				return fmt.Errorf("change role of %s: %w", r.User, err)
 			}
 			if n == 0 {
-				return invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
+				return chatsql.Invalid("payload", fmt.Sprintf("user %s is not a member", r.User))
 			}
 		}
 	case chat.UnitAdd:
-		for _, u := range ef.units {
+		for _, u := range ef.Units {
 			if _, err := tx.ExecContext(ctx, insertUnit, room, string(u)); err != nil {
 				return fmt.Errorf("add unit %s: %w", u, err)
 			}
 		}
 	case chat.RoomRename:
-		if _, err := tx.ExecContext(ctx, renameRoom, ef.name, room); err != nil {
+		if _, err := tx.ExecContext(ctx, renameRoom, ef.Name, room); err != nil {
 			return fmt.Errorf("rename: %w", err)
 		}
 	case chat.RoomArchive:
-		if _, err := tx.ExecContext(ctx, archiveRoom, ef.archived, room); err != nil {
+		if _, err := tx.ExecContext(ctx, archiveRoom, ef.Archived, room); err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
 	case chat.Edit:
@@ -289,7 +290,7 @@ func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef effect) er
 			return fmt.Errorf("mark %d edited: %w", e.Target, err)
 		}
 		if n == 0 {
-			return invalid("target", fmt.Sprintf("entry %d is not a text message that can be edited", e.Target))
+			return chatsql.Invalid("target", fmt.Sprintf("entry %d is not a text message that can be edited", e.Target))
 		}
 	case chat.Retract:
 		n, err := affected(tx.ExecContext(ctx, markRetracted, int64(e.Seq), room, int64(e.Target)))
@@ -297,7 +298,7 @@ func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef effect) er
 			return fmt.Errorf("mark %d retracted: %w", e.Target, err)
 		}
 		if n == 0 {
-			return invalid("target", fmt.Sprintf("entry %d is not a message that can be retracted", e.Target))
+			return chatsql.Invalid("target", fmt.Sprintf("entry %d is not a message that can be retracted", e.Target))
 		}
 	}
 	return nil
@@ -325,19 +326,19 @@ func (s *Store) Message(ctx context.Context, room chat.RoomID, seq chat.Seq) (ch
 // History returns a page of room's log in ascending seq order; see pageOf for
 // which page. An unknown room is chat.ErrNotFound.
 func (s *Store) History(ctx context.Context, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
-	p := pageOf(q)
+	p := chatsql.PageOf(q)
 	query := selectFirst
-	if p.last {
+	if p.Last {
 		query = selectLast
 	}
-	ms, err := scanMessages(s.db.Read.QueryContext(ctx, query, string(room), p.after, p.before, p.since, p.until, p.limit))
+	ms, err := scanMessages(s.db.Read.QueryContext(ctx, query, string(room), p.After, p.Before, p.Since, p.Until, p.Limit))
 	if err == nil && len(ms) == 0 {
 		err = roomExists(ctx, s.db.Read, room)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("chat/sqlite: history of %s: %w", room, err)
 	}
-	if p.last {
+	if p.Last {
 		slices.Reverse(ms)
 	}
 	return ms, nil
@@ -361,7 +362,7 @@ func (s *Store) Versions(ctx context.Context, room chat.RoomID, seq chat.Seq) ([
 // the canonical bytes of the entry as it is stored now, so that a change to any
 // hashed column fails verification.
 func (s *Store) Chain(ctx context.Context, room chat.RoomID, after chat.Seq, limit int) ([]chat.Link, error) {
-	links, err := scanLinks(s.db.Read.QueryContext(ctx, selectChain, string(room), int64(after), chainLimit(limit)))
+	links, err := scanLinks(s.db.Read.QueryContext(ctx, selectChain, string(room), int64(after), chatsql.ChainLimit(limit)))
 	if err == nil && len(links) == 0 {
 		err = roomExists(ctx, s.db.Read, room)
 	}
@@ -378,7 +379,7 @@ func scanMessage(sc scanner) (chat.Message, error) {
 	if err != nil {
 		return chat.Message{}, err
 	}
-	if m.Mentions, err = decodeMentions(mentions); err != nil {
+	if m.Mentions, err = chatsql.DecodeMentions(mentions); err != nil {
 		return chat.Message{}, err
 	}
 	return m, nil
@@ -441,7 +442,7 @@ func scanLinks(rows *sql.Rows, err error) ([]chat.Link, error) {
 			return nil, err
 		}
 		l := chat.Link{Seq: m.Seq, Prev: m.Prev, Hash: m.Hash}
-		if m.Mentions, err = decodeMentions(mentions); err != nil {
+		if m.Mentions, err = chatsql.DecodeMentions(mentions); err != nil {
 			l.Canonical = []byte("undecodable mentions " + mentions)
 		} else {
 			l.Canonical = m.Canonical()

@@ -8,6 +8,7 @@ import (
 
 	"caseroom/acl"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 // roomColumns are a chat_rooms row as scanRoom reads it.
@@ -64,10 +65,10 @@ func (s *Store) CreateRoom(ctx context.Context, r chat.Room, created *chat.Messa
 	if e.Room == "" {
 		e.Room = r.ID
 	}
-	if err := checkCreate(r, &e); err != nil {
+	if err := chatsql.CheckCreate(r, &e); err != nil {
 		return fmt.Errorf("chat/sqlite: create room %s: %w", r.ID, err)
 	}
-	e.CreatedAt = stamp(e.CreatedAt, time.Time{})
+	e.CreatedAt = chatsql.Stamp(e.CreatedAt, time.Time{})
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = e.CreatedAt
 	}

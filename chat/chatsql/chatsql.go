@@ -1,4 +1,9 @@
-package sqlite
+// Package chatsql is what chat's SQL stores (chat/sqlite, chat/postgres) share:
+// what an entry may hold, what it changes, when it is stored, which page a
+// HistoryQuery asks for and whether a blob is what it claims are decided here,
+// before any SQL, so that the two stores cannot drift apart. It is pure: no SQL,
+// no database.
+package chatsql
 
 import (
 	"bytes"
@@ -16,83 +21,78 @@ import (
 	"caseroom/chat"
 )
 
-// This file is the same in chat/sqlite and chat/postgres but for the package
-// name: what an entry may hold, what it changes, when it is stored, which page a
-// HistoryQuery asks for and whether a blob is what it claims are decided here,
-// before any SQL, so that the two stores cannot drift apart.
-
-// An effect is what an entry changes beside the log, decoded from its payload
+// An Effect is what an entry changes beside the log, decoded from its payload
 // before anything is stored, so a bad payload stores nothing.
-type effect struct {
-	members  []chat.MemberRef // RoomCreate, MemberAdd, MemberRemove, MemberRole
-	units    []acl.UnitID     // UnitAdd
-	name     string           // RoomRename
-	archived bool             // RoomArchive
+type Effect struct {
+	Members  []chat.MemberRef // RoomCreate, MemberAdd, MemberRemove, MemberRole
+	Units    []acl.UnitID     // UnitAdd
+	Name     string           // RoomRename
+	Archived bool             // RoomArchive
 }
 
 // decodeEffect decodes the effect of m's kind. Every error wraps chat.ErrInvalid.
-func decodeEffect(m *chat.Message) (effect, error) {
-	var ef effect
+func DecodeEffect(m *chat.Message) (Effect, error) {
+	var ef Effect
 	switch m.Kind {
 	case chat.RoomCreate:
 		var p chat.RoomCreated
-		if err := decodePayload(m.Payload, &p); err != nil {
+		if err := DecodePayload(m.Payload, &p); err != nil {
 			return ef, err
 		}
-		if err := checkMembers(m.Kind, p.Members); err != nil {
+		if err := CheckMembers(m.Kind, p.Members); err != nil {
 			return ef, err
 		}
-		ef.members = p.Members
+		ef.Members = p.Members
 	case chat.MemberAdd, chat.MemberRemove, chat.MemberRole:
 		var p chat.MembersChanged
-		if err := decodePayload(m.Payload, &p); err != nil {
+		if err := DecodePayload(m.Payload, &p); err != nil {
 			return ef, err
 		}
 		if len(p.Members) == 0 {
-			return ef, invalid("payload", "no members")
+			return ef, Invalid("payload", "no members")
 		}
-		if err := checkMembers(m.Kind, p.Members); err != nil {
+		if err := CheckMembers(m.Kind, p.Members); err != nil {
 			return ef, err
 		}
-		ef.members = p.Members
+		ef.Members = p.Members
 	case chat.UnitAdd:
 		var p chat.UnitsChanged
-		if err := decodePayload(m.Payload, &p); err != nil {
+		if err := DecodePayload(m.Payload, &p); err != nil {
 			return ef, err
 		}
 		if len(p.Units) == 0 {
-			return ef, invalid("payload", "no units")
+			return ef, Invalid("payload", "no units")
 		}
 		for _, u := range p.Units {
 			if u == "" {
-				return ef, invalid("payload", "empty unit id")
+				return ef, Invalid("payload", "empty unit id")
 			}
-			if err := checkText("payload", string(u)); err != nil {
+			if err := CheckText("payload", string(u)); err != nil {
 				return ef, err
 			}
 		}
-		ef.units = p.Units
+		ef.Units = p.Units
 	case chat.RoomRename:
 		var p chat.RoomRenamed
-		if err := decodePayload(m.Payload, &p); err != nil {
+		if err := DecodePayload(m.Payload, &p); err != nil {
 			return ef, err
 		}
 		if strings.TrimSpace(p.Name) == "" {
-			return ef, invalid("payload", "empty room name")
+			return ef, Invalid("payload", "empty room name")
 		}
-		if err := checkText("payload", p.Name); err != nil {
+		if err := CheckText("payload", p.Name); err != nil {
 			return ef, err
 		}
-		ef.name = p.Name
+		ef.Name = p.Name
 	case chat.RoomArchive:
 		var p chat.RoomArchived
-		if err := decodePayload(m.Payload, &p); err != nil {
+		if err := DecodePayload(m.Payload, &p); err != nil {
 			return ef, err
 		}
-		ef.archived = p.Archived
+		ef.Archived = p.Archived
 	case chat.Edit, chat.Retract:
 		if m.Target <= 0 {
-			return ef, invalid("target", "must name an entry of the room")
+			return ef, Invalid("target", "must name an entry of the room")
 		}
 	}
 	return ef, nil
@@ -100,33 +100,33 @@ func decodeEffect(m *chat.Message) (effect, error) {
 
 // checkCreate checks that created may open the log of r: kind RoomCreate, for
 // r, with a payload that describes r as it is stored.
-func checkCreate(r chat.Room, created *chat.Message) error {
+func CheckCreate(r chat.Room, created *chat.Message) error {
 	if r.ID == "" {
-		return invalid("id", "empty")
+		return Invalid("id", "empty")
 	}
 	if created.Kind != chat.RoomCreate {
-		return invalid("kind", "a room's log opens with "+string(chat.RoomCreate))
+		return Invalid("kind", "a room's log opens with "+string(chat.RoomCreate))
 	}
 	if created.Room != r.ID {
-		return invalid("room", "the created entry is for another room")
+		return Invalid("room", "the created entry is for another room")
 	}
 	if r.Archived {
-		return invalid("archived", "a new room cannot be archived")
+		return Invalid("archived", "a new room cannot be archived")
 	}
 	for _, f := range []struct{ name, v string }{
 		{"id", string(r.ID)}, {"kind", string(r.Kind)}, {"name", r.Name},
 		{"owner_unit", string(r.OwnerUnit)}, {"region", string(r.Region)}, {"created_by", string(r.CreatedBy)},
 	} {
-		if err := checkText(f.name, f.v); err != nil {
+		if err := CheckText(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	var p chat.RoomCreated
-	if err := decodePayload(created.Payload, &p); err != nil {
+	if err := DecodePayload(created.Payload, &p); err != nil {
 		return err
 	}
 	if p.Kind != r.Kind || p.Name != r.Name || p.OwnerUnit != r.OwnerUnit || p.Region != r.Region {
-		return invalid("payload", "kind, name, owner unit or region differ from the room's")
+		return Invalid("payload", "kind, name, owner unit or region differ from the room's")
 	}
 	return nil
 }
@@ -134,59 +134,59 @@ func checkCreate(r chat.Room, created *chat.Message) error {
 // checkEntry refuses what could not be stored exactly or hashed faithfully:
 // text that is not UTF-8 or holds NUL (PostgreSQL's text cannot keep it, and
 // JSON would change it), and an entry without a kind.
-func checkEntry(m *chat.Message) error {
+func CheckEntry(m *chat.Message) error {
 	if m.Kind == "" {
-		return invalid("kind", "empty")
+		return Invalid("kind", "empty")
 	}
 	for _, f := range []struct{ name, v string }{
 		{"room", string(m.Room)}, {"kind", string(m.Kind)}, {"sender", string(m.Sender)},
 		{"sender_unit", string(m.SenderUnit)}, {"client_id", m.ClientID}, {"body", m.Body},
 	} {
-		if err := checkText(f.name, f.v); err != nil {
+		if err := CheckText(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	for _, u := range m.Mentions {
-		if err := checkText("mentions", string(u)); err != nil {
+		if err := CheckText("mentions", string(u)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkText(field, s string) error {
+func CheckText(field, s string) error {
 	if !utf8.ValidString(s) {
-		return invalid(field, "not valid UTF-8")
+		return Invalid(field, "not valid UTF-8")
 	}
 	if strings.IndexByte(s, 0) >= 0 {
-		return invalid(field, "contains a NUL character")
+		return Invalid(field, "contains a NUL character")
 	}
 	return nil
 }
 
 // checkMembers checks the members of a membership change of kind: each names a
 // user once, with a unit when they join, and a known role (required to re-role).
-func checkMembers(kind chat.Kind, ms []chat.MemberRef) error {
+func CheckMembers(kind chat.Kind, ms []chat.MemberRef) error {
 	seen := make(map[acl.UserID]bool, len(ms))
 	for _, r := range ms {
 		if r.User == "" {
-			return invalid("payload", "a member without a user id")
+			return Invalid("payload", "a member without a user id")
 		}
 		if seen[r.User] {
-			return invalid("payload", fmt.Sprintf("user %s is listed twice", r.User))
+			return Invalid("payload", fmt.Sprintf("user %s is listed twice", r.User))
 		}
 		seen[r.User] = true
 		joins := kind == chat.RoomCreate || kind == chat.MemberAdd
 		switch {
 		case joins && r.Unit == "":
-			return invalid("payload", fmt.Sprintf("member %s without a unit", r.User))
+			return Invalid("payload", fmt.Sprintf("member %s without a unit", r.User))
 		case kind == chat.MemberRole && r.Role == "":
-			return invalid("payload", fmt.Sprintf("member %s without a role", r.User))
+			return Invalid("payload", fmt.Sprintf("member %s without a role", r.User))
 		case r.Role != "" && !chat.ValidRoomRole(r.Role):
-			return invalid("payload", fmt.Sprintf("member %s: unknown role %q", r.User, r.Role))
+			return Invalid("payload", fmt.Sprintf("member %s: unknown role %q", r.User, r.Role))
 		}
 		for _, s := range []string{string(r.User), string(r.Unit), string(r.Role)} {
-			if err := checkText("payload", s); err != nil {
+			if err := CheckText("payload", s); err != nil {
 				return err
 			}
 		}
@@ -196,22 +196,22 @@ func checkMembers(kind chat.Kind, ms []chat.MemberRef) error {
 
 // decodePayload decodes a structured kind's payload into v; a payload that is
 // missing, null or not the JSON object v describes is invalid.
-func decodePayload(p json.RawMessage, v any) error {
+func DecodePayload(p json.RawMessage, v any) error {
 	if t := bytes.TrimSpace(p); len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return invalid("payload", "missing")
+		return Invalid("payload", "missing")
 	}
 	if err := json.Unmarshal(p, v); err != nil {
-		return invalid("payload", err.Error())
+		return Invalid("payload", err.Error())
 	}
 	return nil
 }
 
-func invalid(field, reason string) error {
+func Invalid(field, reason string) error {
 	return &chat.InvalidError{Field: field, Reason: reason}
 }
 
 // roleOrMember is the role a joining member gets when none is given.
-func roleOrMember(r chat.RoomRole) chat.RoomRole {
+func RoleOrMember(r chat.RoomRole) chat.RoomRole {
 	if r == "" {
 		return chat.Member
 	}
@@ -221,14 +221,14 @@ func roleOrMember(r chat.RoomRole) chat.RoomRole {
 // admit decides, from the head of e's room, whether e may become its next
 // entry: not if ifHead is set and stale (ErrConflict), not in an archived room
 // unless e brings it back (ErrArchived), and never a second room.create.
-func admit(e *chat.Message, ef effect, head chat.Seq, archived bool, ifHead chat.Seq) error {
+func Admit(e *chat.Message, ef Effect, head chat.Seq, archived bool, ifHead chat.Seq) error {
 	switch {
 	case ifHead != 0 && head != ifHead:
 		return chat.ErrConflict
-	case archived && !(e.Kind == chat.RoomArchive && !ef.archived):
+	case archived && !(e.Kind == chat.RoomArchive && !ef.Archived):
 		return chat.ErrArchived
 	case e.Kind == chat.RoomCreate && head != 0:
-		return invalid("kind", "the room already exists")
+		return Invalid("kind", "the room already exists")
 	}
 	return nil
 }
@@ -236,7 +236,7 @@ func admit(e *chat.Message, ef effect, head chat.Seq, archived bool, ifHead chat
 // stamp is when an entry is stored: the time the caller set, in microseconds,
 // or else now, but never before the room's last entry, so that created_at does
 // not go back in a room when the clocks of two nodes disagree.
-func stamp(given, last time.Time) time.Time {
+func Stamp(given, last time.Time) time.Time {
 	if !given.IsZero() {
 		return given.Truncate(time.Microsecond)
 	}
@@ -248,7 +248,7 @@ func stamp(given, last time.Time) time.Time {
 }
 
 // encodeMentions stores mentions as a JSON array, in the order given.
-func encodeMentions(ms []acl.UserID) string {
+func EncodeMentions(ms []acl.UserID) string {
 	if len(ms) == 0 {
 		return "[]"
 	}
@@ -257,7 +257,7 @@ func encodeMentions(ms []acl.UserID) string {
 }
 
 // decodeMentions reads back what encodeMentions stored; none reads as nil.
-func decodeMentions(s string) ([]acl.UserID, error) {
+func DecodeMentions(s string) ([]acl.UserID, error) {
 	var ms []acl.UserID
 	if err := json.Unmarshal([]byte(s), &ms); err != nil {
 		return nil, fmt.Errorf("decode mentions %q: %w", s, err)
@@ -269,7 +269,7 @@ func decodeMentions(s string) ([]acl.UserID, error) {
 }
 
 // defaultPage is the page History returns when HistoryQuery.Limit is not set.
-const defaultPage = 50
+const DefaultPage = 50
 
 // A page is a HistoryQuery as bounds of a query: seq in (after, before),
 // created_at in [since, until), at most limit entries, the first ones unless
@@ -278,34 +278,34 @@ const defaultPage = 50
 // before Before; any other for the first page after After (0: from the start,
 // as a client resumes that has seen nothing), so that paging forward from 0
 // reads a whole log.
-type page struct {
-	after, before int64
-	since, until  int64
-	limit         int
-	last          bool
+type Page struct {
+	After, Before int64
+	Since, Until  int64
+	Limit         int
+	Last          bool
 }
 
-func pageOf(q chat.HistoryQuery) page {
-	p := page{after: max(int64(q.After), 0), before: math.MaxInt64, since: math.MinInt64, until: math.MaxInt64, limit: q.Limit}
+func PageOf(q chat.HistoryQuery) Page {
+	p := Page{After: max(int64(q.After), 0), Before: math.MaxInt64, Since: math.MinInt64, Until: math.MaxInt64, Limit: q.Limit}
 	if q.Before > 0 {
-		p.before = int64(q.Before)
+		p.Before = int64(q.Before)
 	}
 	if !q.Since.IsZero() {
-		p.since = ceilMicro(q.Since)
+		p.Since = CeilMicro(q.Since)
 	}
 	if !q.Until.IsZero() {
-		p.until = ceilMicro(q.Until)
+		p.Until = CeilMicro(q.Until)
 	}
-	if p.limit <= 0 {
-		p.limit = defaultPage
+	if p.Limit <= 0 {
+		p.Limit = DefaultPage
 	}
-	p.limit = min(p.limit, chat.MaxPage)
-	p.last = q.Before > 0 && p.after == 0
+	p.Limit = min(p.Limit, chat.MaxPage)
+	p.Last = q.Before > 0 && p.After == 0
 	return p
 }
 
 // chainLimit is how many links Chain returns when limit is not in (0, MaxPage].
-func chainLimit(limit int) int {
+func ChainLimit(limit int) int {
 	if limit <= 0 || limit > chat.MaxPage {
 		return chat.MaxPage
 	}
@@ -314,7 +314,7 @@ func chainLimit(limit int) int {
 
 // ceilMicro is t in Unix microseconds, rounded up: stored times are whole
 // microseconds, so created_at >= ceilMicro(t) is created_at >= t.
-func ceilMicro(t time.Time) int64 {
+func CeilMicro(t time.Time) int64 {
 	us := t.UnixMicro()
 	if t.Nanosecond()%1000 != 0 {
 		us++
@@ -324,17 +324,17 @@ func ceilMicro(t time.Time) int64 {
 
 // readBlob reads content to its end, but no more than one byte past b.Size,
 // and checks that it is b.Size bytes whose SHA-256 is b.SHA256.
-func readBlob(b chat.Blob, content io.Reader) ([]byte, error) {
+func ReadBlob(b chat.Blob, content io.Reader) ([]byte, error) {
 	if b.Size < 0 {
-		return nil, invalid("size", "negative")
+		return nil, Invalid("size", "negative")
 	}
 	if len(b.SHA256) != 2*sha256.Size || strings.ToLower(b.SHA256) != b.SHA256 {
-		return nil, invalid("sha256", "not a SHA-256 in lowercase hex")
+		return nil, Invalid("sha256", "not a SHA-256 in lowercase hex")
 	}
 	if _, err := hex.DecodeString(b.SHA256); err != nil {
-		return nil, invalid("sha256", "not a SHA-256 in lowercase hex")
+		return nil, Invalid("sha256", "not a SHA-256 in lowercase hex")
 	}
-	if err := checkText("type", b.Type); err != nil {
+	if err := CheckText("type", b.Type); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(content, b.Size+1))
@@ -343,13 +343,13 @@ func readBlob(b chat.Blob, content io.Reader) ([]byte, error) {
 	}
 	switch n := int64(len(data)); {
 	case n > b.Size:
-		return nil, invalid("size", fmt.Sprintf("content is longer than the %d bytes given", b.Size))
+		return nil, Invalid("size", fmt.Sprintf("content is longer than the %d bytes given", b.Size))
 	case n < b.Size:
-		return nil, invalid("size", fmt.Sprintf("content is %d bytes, not the %d given", n, b.Size))
+		return nil, Invalid("size", fmt.Sprintf("content is %d bytes, not the %d given", n, b.Size))
 	}
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != b.SHA256 {
-		return nil, invalid("sha256", "content does not match its hash")
+		return nil, Invalid("sha256", "content does not match its hash")
 	}
 	return data, nil
 }
