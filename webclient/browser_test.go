@@ -598,7 +598,7 @@ func TestBrowser(t *testing.T) {
 
 		// A message with a mention picked from the list.
 		p.do(chromedp.SendKeys(chromedp.CSS("#composer-input"), "@检察官1"))
-		p.waitFor("the mention list", `!document.querySelector("#mention-list").hidden`, 5*time.Second)
+		p.waitFor("the mention list", `!document.querySelector("#mention-list").hidden`, 15*time.Second)
 		p.do(enter())
 		p.do(chromedp.SendKeys(chromedp.CSS("#composer-input"), "请于今日内补充证据材料"), enter())
 		p.waitFor("the message in the log", entryWith("请于今日内补充证据材料")+`?.querySelector(".sender")`, 10*time.Second)

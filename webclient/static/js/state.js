@@ -317,7 +317,9 @@ export async function loadMembers(id) {
   const out = await api.get(`/rooms/${encodeURIComponent(id)}/members`);
   d.members = out.members || [];
   const units = new Set(d.members.map((m) => m.unit));
-  for (const u of units) { unitName(u); usersOfUnit(u); }
+  // The members' names come with their units' user lists; wait for them, so
+  // that whoever uses the members (the @ list) finds names, not ids.
+  await Promise.all([...units].map((u) => { unitName(u); return usersOfUnit(u).catch(() => {}); }));
   emit('room:' + id);
   return d.members;
 }
