@@ -48,17 +48,17 @@ func hasEffect(k chat.Kind) bool {
 
 // commitBatch answers every pending of batch, in order: runs of entries
 // without an effect in one transaction each, an entry with an effect alone.
-func (s *Store) commitBatch(batch []*pending) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), batchTimeout)
+func (s *Store) commitBatch(batch []*chatsql.Pending) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].Ctx), batchTimeout)
 	defer cancel()
 	for i := 0; i < len(batch); {
-		if hasEffect(batch[i].m.Kind) {
+		if hasEffect(batch[i].M.Kind) {
 			s.commitOne(ctx, batch[i])
 			i++
 			continue
 		}
 		j := i + 1
-		for j < len(batch) && !hasEffect(batch[j].m.Kind) {
+		for j < len(batch) && !hasEffect(batch[j].M.Kind) {
 			j++
 		}
 		if j-i == 1 {
@@ -70,10 +70,10 @@ func (s *Store) commitBatch(batch []*pending) {
 	}
 }
 
-func (s *Store) commitOne(ctx context.Context, p *pending) {
-	p.dup, p.err = s.appendOne(ctx, p.m, p.ifHead)
-	if p.err == nil && !p.dup {
-		p.hook()
+func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
+	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead)
+	if p.Err == nil && !p.Dup {
+		p.Hook()
 	}
 }
 
@@ -82,21 +82,21 @@ func (s *Store) commitOne(ctx context.Context, p *pending) {
 // ids, chains the new ones in Go and inserts them with one statement. If the
 // transaction fails, each entry is tried again alone, so that each gets its
 // own answer.
-func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
+func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	type head struct {
 		seq      int64
 		hash     []byte
 		archived bool
 		lastAt   int64
 	}
-	var live []*pending
+	var live []*chatsql.Pending
 	var rooms []string
 	entries := make([]chat.Message, len(batch))
 	var cidRooms, cidSenders, cids []string
 	for k, p := range batch {
-		e := *p.m
+		e := *p.M
 		if err := chatsql.CheckEntry(&e); err != nil {
-			p.err = fmt.Errorf("chat/postgres: append to %s: %w", p.m.Room, err)
+			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", p.M.Room, err)
 			continue
 		}
 		entries[k] = e
@@ -166,7 +166,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 		cCountable                                     []bool
 	)
 	type answer struct {
-		p     *pending
+		p     *chatsql.Pending
 		e     chat.Message
 		prior bool // e was stored earlier under the client id
 		of    int  // > 0: a repeat within the batch of answers[of-1]
@@ -174,7 +174,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 	var answers []answer
 	batchCID := map[[3]string]int{} // client id -> index into answers
 	for k, p := range batch {
-		if p.err != nil {
+		if p.Err != nil {
 			continue
 		}
 		e := entries[k]
@@ -191,11 +191,11 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 		}
 		h := heads[e.Room]
 		if h == nil {
-			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, chat.ErrNotFound)
+			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, chat.ErrNotFound)
 			continue
 		}
-		if err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.ifHead); err != nil {
-			p.err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
+		if err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.IfHead); err != nil {
+			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
 			continue
 		}
 		e.Seq = chat.Seq(h.seq + 1)
@@ -242,9 +242,9 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 			err = tx.Commit(ctx)
 		}
 		if err != nil {
-			var again []*pending
+			var again []*chatsql.Pending
 			for _, p := range live {
-				if p.err == nil {
+				if p.Err == nil {
 					again = append(again, p)
 				}
 			}
@@ -257,12 +257,12 @@ func (s *Store) commitPlain(ctx context.Context, batch []*pending) {
 	for _, a := range answers {
 		switch {
 		case a.prior:
-			*a.p.m, a.p.dup = a.e, true
+			*a.p.M, a.p.Dup = a.e, true
 		case a.of > 0:
-			*a.p.m, a.p.dup = answers[a.of-1].e, true
+			*a.p.M, a.p.Dup = answers[a.of-1].e, true
 		default:
-			*a.p.m = a.e
-			a.p.hook()
+			*a.p.M = a.e
+			a.p.Hook()
 		}
 	}
 }

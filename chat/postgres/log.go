@@ -78,9 +78,9 @@ const (
 // transaction, an entry with an effect in one of its own, in the order they
 // came. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
-	p := &pending{ctx: ctx, m: m, ifHead: ifHead}
-	s.group.do(p, s.commitBatch)
-	return p.dup, p.err
+	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead}
+	s.group.Do(p, s.commitBatch)
+	return p.Dup, p.Err
 }
 
 // appendOne stores m alone, in its own transaction: the path of an entry with

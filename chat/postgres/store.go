@@ -25,6 +25,7 @@ import (
 
 	"caseroom/acl/pgdb"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = $1`
@@ -32,7 +33,7 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = $1`
 // Store is the chat.Store on PostgreSQL. Its methods are safe for concurrent use.
 type Store struct {
 	pool  *pgxpool.Pool
-	group group // appends waiting for their batch
+	group chatsql.Group // appends waiting for their batch
 }
 
 var _ chat.Store = (*Store)(nil)

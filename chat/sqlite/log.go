@@ -69,19 +69,19 @@ const (
 // of its own, so that one refused entry leaves the others of its batch
 // stored. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
-	p := &pending{ctx: ctx, m: m, ifHead: ifHead}
-	s.group.do(p, s.commitBatch)
-	return p.dup, p.err
+	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead}
+	s.group.Do(p, s.commitBatch)
+	return p.Dup, p.Err
 }
 
 // commitBatch answers every pending of batch: one transaction on the writer
 // connection, a savepoint per entry. If the transaction cannot begin or
 // commit, each entry is tried again alone, so that each gets its own answer.
-func (s *Store) commitBatch(batch []*pending) {
+func (s *Store) commitBatch(batch []*chatsql.Pending) {
 	// Not cancelled with the leader's request, which may end while it commits
 	// the others'; busy_timeout bounds the waits. A context without Done also
 	// spares the driver a goroutine per statement.
-	ctx := context.WithoutCancel(batch[0].ctx)
+	ctx := context.WithoutCancel(batch[0].Ctx)
 	if len(batch) == 1 {
 		s.commitOne(ctx, batch[0])
 		return
@@ -100,9 +100,9 @@ func (s *Store) commitBatch(batch []*pending) {
 		if _, err = tx.ExecContext(ctx, "SAVEPOINT entry"); err != nil {
 			break
 		}
-		stored[i], p.dup, p.err = appendEntry(ctx, tx, p.m, p.ifHead)
-		if p.err != nil {
-			p.err = fmt.Errorf("chat/sqlite: append to %s: %w", p.m.Room, p.err)
+		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead)
+		if p.Err != nil {
+			p.Err = fmt.Errorf("chat/sqlite: append to %s: %w", p.M.Room, p.Err)
 			if _, err = tx.ExecContext(ctx, "ROLLBACK TO entry"); err != nil {
 				break
 			}
@@ -117,25 +117,25 @@ func (s *Store) commitBatch(batch []*pending) {
 	if err != nil { // the transaction failed as a whole: nothing of it is stored
 		tx.Rollback()
 		for _, p := range batch {
-			p.dup, p.err = false, nil
+			p.Dup, p.Err = false, nil
 			s.commitOne(ctx, p)
 		}
 		return
 	}
 	for i, p := range batch {
-		if p.err == nil {
-			*p.m = stored[i]
-			if !p.dup {
-				p.hook()
+		if p.Err == nil {
+			*p.M = stored[i]
+			if !p.Dup {
+				p.Hook()
 			}
 		}
 	}
 }
 
-func (s *Store) commitOne(ctx context.Context, p *pending) {
-	p.dup, p.err = s.appendOne(ctx, p.m, p.ifHead)
-	if p.err == nil && !p.dup {
-		p.hook()
+func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
+	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead)
+	if p.Err == nil && !p.Dup {
+		p.Hook()
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"caseroom/acl/sqlitedb"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = ?`
@@ -30,7 +31,7 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = ?`
 // Store is the chat.Store on SQLite. Its methods are safe for concurrent use.
 type Store struct {
 	db    *sqlitedb.DB
-	group group // appends waiting for their batch
+	group chatsql.Group // appends waiting for their batch
 }
 
 var _ chat.Store = (*Store)(nil)

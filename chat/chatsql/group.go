@@ -1,4 +1,4 @@
-package sqlite
+package chatsql
 
 import (
 	"context"
@@ -7,8 +7,7 @@ import (
 	"caseroom/chat"
 )
 
-// This file is the same in chat/sqlite and chat/postgres but for the package
-// name: group commit.
+// Group commit, for both stores.
 //
 // Appends queue in a group; one of the callers, the leader, takes what is
 // queued and commits it as one batch while the others wait, then hands the
@@ -19,29 +18,29 @@ import (
 // committed at once. Batches run one after another, so the entries of a room
 // are committed, and their commit hooks called, in seq order.
 
-// maxBatch bounds the appends of one batch.
-const maxBatch = 256
+// MaxBatch bounds the appends of one batch.
+const MaxBatch = 256
 
-// A pending is one Append waiting for its batch.
-type pending struct {
-	ctx    context.Context // the caller's, for its commit hook
-	m      *chat.Message
-	ifHead chat.Seq
-	dup    bool
-	err    error
+// A Pending is one Append waiting for its batch.
+type Pending struct {
+	Ctx    context.Context // the caller's, for its commit hook
+	M      *chat.Message
+	IfHead chat.Seq
+	Dup    bool      // the answer: a repeated client id
+	Err    error     // the answer: why it was not stored
 	wake   chan bool // true: lead the next batches; false: answered
 }
 
-type group struct {
+type Group struct {
 	mu      sync.Mutex
-	queue   []*pending // guarded by mu
+	queue   []*Pending // guarded by mu
 	leading bool       // guarded by mu: a leader is committing
 }
 
-// do queues p and returns once a batch holding it has been committed (or has
-// failed): p.dup and p.err are then its answer. commit answers every pending
+// Do queues p and returns once a batch holding it has been committed (or has
+// failed): p.Dup and p.Err are then its answer. commit answers every pending
 // of the batch it is given.
-func (g *group) do(p *pending, commit func(batch []*pending)) {
+func (g *Group) Do(p *Pending, commit func(batch []*Pending)) {
 	p.wake = make(chan bool, 1)
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
@@ -56,8 +55,8 @@ func (g *group) do(p *pending, commit func(batch []*pending)) {
 	}
 	for answered := false; !answered; {
 		g.mu.Lock()
-		n := min(len(g.queue), maxBatch)
-		batch := make([]*pending, n)
+		n := min(len(g.queue), MaxBatch)
+		batch := make([]*Pending, n)
 		copy(batch, g.queue)
 		g.queue = append(g.queue[:0], g.queue[n:]...)
 		g.mu.Unlock()
@@ -79,9 +78,9 @@ func (g *group) do(p *pending, commit func(batch []*pending)) {
 	g.mu.Unlock()
 }
 
-// hook calls the commit hook of p's caller with the entry stored.
-func (p *pending) hook() {
-	if f := chat.CommitHook(p.ctx); f != nil {
-		f(p.m)
+// Hook calls the commit hook of p's caller with the entry stored.
+func (p *Pending) Hook() {
+	if f := chat.CommitHook(p.Ctx); f != nil {
+		f(p.M)
 	}
 }
