@@ -212,7 +212,9 @@ func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *webso
 	hb.Reset(h.opts.PingInterval) // after hb is set, which the callback reads
 	defer hb.Stop()
 
-	err := h.writeLoop(ctx, c, sess)
+	w := newWriter(c, h.opts.WriteTimeout)
+	defer w.dog.Stop()
+	err := h.writeLoop(ctx, w, sess)
 	switch {
 	case errors.Is(err, chat.ErrSlowConsumer):
 		c.Close(CloseSlowConsumer, "slow consumer")
@@ -332,7 +334,7 @@ func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) 
 
 // writeLoop writes what the session has, coalescing queued frames, until the
 // session ends or a write fails.
-func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.Session) error {
+func (h *handler) writeLoop(ctx context.Context, w *writer, sess *chat.Session) error {
 	for {
 		frames, err := sess.Next(ctx)
 		if err != nil {
@@ -341,9 +343,9 @@ func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.S
 		for len(frames) > 0 {
 			n := batch(frames, h.opts.MaxBatch)
 			if n == 1 {
-				err = h.write(ctx, c, frames[0])
+				err = w.write(ctx, frames[0])
 			} else {
-				err = h.writeBatch(ctx, c, frames[:n])
+				err = writeBatch(ctx, w, frames[:n])
 			}
 			if err != nil {
 				return err
@@ -358,7 +360,7 @@ func (h *handler) writeLoop(ctx context.Context, c *websocket.Conn, sess *chat.S
 var batchBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeBatch writes frames as one message, a JSON array.
-func (h *handler) writeBatch(ctx context.Context, c *websocket.Conn, frames [][]byte) error {
+func writeBatch(ctx context.Context, w *writer, frames [][]byte) error {
 	buf := batchBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.WriteByte('[')
@@ -369,7 +371,7 @@ func (h *handler) writeBatch(ctx context.Context, c *websocket.Conn, frames [][]
 		buf.Write(f)
 	}
 	buf.WriteByte(']')
-	err := h.write(ctx, c, buf.Bytes())
+	err := w.write(ctx, buf.Bytes())
 	if buf.Cap() <= 256<<10 { // a burst's big buffer is not kept
 		batchBufs.Put(buf)
 	}
@@ -388,10 +390,27 @@ func batch(frames [][]byte, max int) int {
 	return n
 }
 
-func (h *handler) write(ctx context.Context, c *websocket.Conn, msg []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
-	defer cancel()
-	return c.Write(wctx, websocket.MessageText, msg)
+// A writer writes one socket's messages, each within a timeout: one timer
+// per socket, reset for each write, closes the socket when a write hangs,
+// instead of a context with a deadline (an allocation and a timer) per write.
+type writer struct {
+	c       *websocket.Conn
+	timeout time.Duration
+	dog     *time.Timer
+}
+
+func newWriter(c *websocket.Conn, timeout time.Duration) *writer {
+	w := &writer{c: c, timeout: timeout}
+	w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
+	w.dog.Stop()
+	return w
+}
+
+func (w *writer) write(ctx context.Context, msg []byte) error {
+	w.dog.Reset(w.timeout)
+	err := w.c.Write(ctx, websocket.MessageText, msg)
+	w.dog.Stop()
+	return err
 }
 
 // A bucket is a token bucket: rate tokens a second up to burst.
