@@ -172,6 +172,14 @@ func TestServeDemoIsUsable(t *testing.T) {
 	}
 	police := s.login(t, "police.150102.officer1")
 	prosecutor := s.login(t, "procuratorate.150102.officer1")
+	// The deadline bot is a named user of the root committee from the first start.
+	var bot struct {
+		ID   string
+		Unit string
+	}
+	if code := s.call(t, "GET", "/api/v1/users/deadline-bot", police, nil, &bot); code != 200 || bot.Unit != "150000-committee" {
+		t.Errorf("GET /users/deadline-bot = %d %+v, want the bot at 150000-committee", code, bot)
+	}
 
 	var room struct{ ID string }
 	if code := s.call(t, "POST", "/api/v1/rooms", police, map[string]any{"name": "协调群", "members": []string{"procuratorate.150102.officer1"}}, &room); code != 201 {

@@ -187,6 +187,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := seedDemo(ctx, a, stdout); err != nil {
 			return err
 		}
+		// The seed made the root committee: build the deadline bot again, so
+		// that it is a named user of that unit from this first start on.
+		regions, err := a.st.acl.Regions(ctx)
+		if err != nil {
+			return err
+		}
+		if err := a.newBots(ctx, regions, a.log.With("pkg", "bots")); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
