@@ -34,6 +34,8 @@ type childSpec struct {
 	Posters  int               `json:"posters"` // HTTP connections for posting
 	Users    []specUser        `json:"users"`
 	Rooms    []specRoom        `json:"rooms"`
+	Jitter   time.Duration     `json:"jitter"`     // storm: each client reconnects after a random delay below it
+	Pause    time.Duration     `json:"pause"`      // storm: wait after dropping before the first reconnect
 	Heads    map[string]int64  `json:"heads"`      // last known head of each room (since positions)
 	UnitRoom map[string]string `json:"unit_rooms"` // unit -> its unit room, when known
 }
@@ -237,7 +239,7 @@ func (c *child) setup() {
 	// Since positions: the heads the last run left, for the rooms known.
 	for _, r := range c.rooms {
 		h, ok := c.spec.Heads[r.spec.ID]
-		if !ok {
+		if !ok || h < 0 {
 			continue
 		}
 		for _, cn := range r.conns {
@@ -246,7 +248,7 @@ func (c *child) setup() {
 	}
 	for _, cn := range c.conns {
 		if ur, ok := c.spec.UnitRoom[c.spec.Users[cn.u].Unit]; ok {
-			if h, ok := c.spec.Heads[ur]; ok {
+			if h, ok := c.spec.Heads[ur]; ok && h >= 0 {
 				cn.last[ur] = h
 			}
 		}
@@ -260,6 +262,18 @@ func (c *child) fail(err error) {
 // connectAll (re)connects every socket, dialConc at a time, each with its
 // resume positions, and returns how many connected.
 func (c *child) connectAll(ctx context.Context, resume bool) (ok, failed int) {
+	// On resume, clients come back spread over the jitter, as real ones do
+	// (they back off at random): client k starts at start+at[k], in order.
+	start := time.Now()
+	order := make([]int, len(c.conns))
+	at := make([]time.Duration, len(c.conns))
+	for i := range order {
+		order[i] = i
+		if resume && c.spec.Jitter > 0 {
+			at[i] = time.Duration(rand.Int64N(int64(c.spec.Jitter)))
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(at[a] - at[b]) })
 	var next atomic.Int64
 	var nok, nfail atomic.Int64
 	var wg sync.WaitGroup
@@ -268,11 +282,18 @@ func (c *child) connectAll(ctx context.Context, resume bool) (ok, failed int) {
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(c.conns) {
+				k := int(next.Add(1) - 1)
+				if k >= len(c.conns) {
 					return
 				}
+				i := order[k]
+				if d := time.Until(start.Add(at[i])); d > 0 {
+					time.Sleep(d)
+				}
 				if err := c.conns[i].connect(ctx); err != nil {
+					c.conns[i].mu.Lock()
+					c.conns[i].ws = nil // not connected: verify counts it apart
+					c.conns[i].mu.Unlock()
 					if nfail.Add(1) <= 3 {
 						fmt.Fprintf(os.Stderr, "child %d: connect %s: %v\n", c.spec.Index, c.spec.Users[i].ID, err)
 					}
@@ -763,7 +784,7 @@ func (c *child) runStorm(rate float64, limit time.Duration) map[string]any {
 			cn.ws.CloseNow()
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // readers see their sockets end
+	time.Sleep(max(c.spec.Pause, 100*time.Millisecond)) // readers see their sockets end; the server closes its ends
 	c.dropping.Store(false)
 	ok, failed := c.connectAll(context.Background(), true)
 	dialed := time.Since(t0).Seconds()
@@ -905,16 +926,17 @@ func (c *child) verify() map[string]any {
 		check = c.post
 	}
 	heads := c.heads(check)
-	missing, checked := 0, 0
+	missing, checked, notConnected := 0, 0, 0
 	for _, r := range check {
 		h := heads[r.spec.ID]
 		for _, cn := range r.conns {
-			if cn.ws == nil {
+			cn.mu.Lock()
+			got, ws := cn.last[r.spec.ID], cn.ws
+			cn.mu.Unlock()
+			if ws == nil {
+				notConnected++
 				continue
 			}
-			cn.mu.Lock()
-			got := cn.last[r.spec.ID]
-			cn.mu.Unlock()
 			checked++
 			if got != h {
 				missing++
@@ -939,14 +961,16 @@ func (c *child) verify() map[string]any {
 		cn.mu.Unlock()
 	}
 	for r, h := range heads {
-		all[r] = h
+		if h >= 0 { // -1: the read failed
+			all[r] = h
+		}
 	}
 	if !c.spec.Connect {
 		for r, h := range c.heads(c.rooms) {
 			all[r] = h
 		}
 	}
-	res["member_rooms_checked"], res["member_rooms_missing"] = checked, missing
+	res["member_rooms_checked"], res["member_rooms_missing"], res["not_connected"] = checked, missing, notConnected
 	res["heads"], res["unit_rooms"] = all, units
 	for k, v := range c.counters() {
 		res["total_"+k] = v

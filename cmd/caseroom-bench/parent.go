@@ -25,6 +25,7 @@ type runFlags struct {
 	warmup, satDur, latDur, ingestDur time.Duration
 	settle, stormLimit, deadline      time.Duration
 	stormRate                         float64
+	stormJitter, stormPause           time.Duration
 	pid, dbPID                        int
 }
 
@@ -48,6 +49,8 @@ func runMain(args []string) error {
 	fs.DurationVar(&f.latDur, "latdur", 10*time.Second, "lat window")
 	fs.DurationVar(&f.settle, "settle", 5*time.Second, "idle: wait after connecting before sampling")
 	fs.Float64Var(&f.stormRate, "stormrate", 200, "storm: posts/s offered while every socket reconnects")
+	fs.DurationVar(&f.stormJitter, "stormjitter", time.Second, "storm: each client reconnects after a random delay below this")
+	fs.DurationVar(&f.stormPause, "stormpause", 500*time.Millisecond, "storm: wait after dropping every socket before the first reconnect")
 	fs.DurationVar(&f.stormLimit, "stormlimit", 60*time.Second, "storm: give up waiting for resumes after this")
 	fs.IntVar(&f.ingestPosters, "ingestposters", 128, "ingest: concurrent posters per child")
 	fs.IntVar(&f.ingestUsers, "ingestusers", 2000, "ingest without sockets: users (and their rooms) to post as")
@@ -149,6 +152,10 @@ func run(f runFlags) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	posters := f.posters // each child's posting connections count against the server's file limit
+	if strings.Contains(f.phases, "ingest") {
+		posters = max(posters, f.ingestPosters)
+	}
 	self, _ := os.Executable()
 	rss0 := rssOf(f.pid) // before any socket
 	var children []*childProc
@@ -159,7 +166,8 @@ func run(f runFlags) error {
 			nb++
 		}
 		spec := childSpec{URL: f.url, Index: k, SrcIPs: f.srcIPs, DialConc: f.dialConc, Connect: connect,
-			Posters: max(f.posters, f.ingestPosters), Heads: hs.Heads, UnitRoom: hs.UnitRooms}
+			Posters: posters, Heads: hs.Heads, UnitRoom: hs.UnitRooms,
+			Jitter: f.stormJitter, Pause: f.stormPause}
 		local := map[int]int{}
 		for b := b0; b < b0+nb; b++ {
 			for u := b * uf.BlockSize; u < min((b+1)*uf.BlockSize, nusers); u++ {
@@ -293,6 +301,7 @@ func run(f runFlags) error {
 			ok = false
 		}
 		checked += num(m, "member_rooms_checked")
+		res["not_connected"] = num(res, "not_connected") + num(m, "not_connected")
 		missing += num(m, "member_rooms_missing")
 		if h, ok := m["heads"].(map[string]any); ok {
 			for r, v := range h {
@@ -317,8 +326,8 @@ func run(f runFlags) error {
 	res["verified"], res["verify_member_rooms"], res["verify_missing"] = ok, checked, missing
 	res["phases"] = results
 	res["server_rss_end"] = rssOf(f.pid)
-	logf("verify: ok=%v member-rooms checked %.0f, missing %.0f, gaps %.0f, dups %.0f, disconnects %.0f",
-		ok, checked, missing, num(res, "gaps"), num(res, "dups"), num(res, "disconnects"))
+	logf("verify: ok=%v member-rooms checked %.0f, missing %.0f, not connected %.0f, gaps %.0f, dups %.0f, disconnects %.0f",
+		ok, checked, missing, num(res, "not_connected"), num(res, "gaps"), num(res, "dups"), num(res, "disconnects"))
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 	if f.out != "" {

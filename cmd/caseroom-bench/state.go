@@ -97,6 +97,7 @@ type tokenAnswer struct {
 // refresh batch, so a rotated refresh token is never lost.
 func ensureTokens(ctx context.Context, base string, f *usersFile, path string, idx []int, minLeft time.Duration, conc int, logf func(string, ...any)) error {
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	defer hc.CloseIdleConnections() // the server's file descriptors are counted
 	var need []int
 	now := time.Now()
 	for _, i := range idx {
