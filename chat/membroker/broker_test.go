@@ -66,3 +66,48 @@ func TestSlowSubscriberEndsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestEphemeralOverflowIsDropped: typing and presence events that find a
+// stuck subscription's buffer full are dropped for it, and it goes on; a log
+// entry that finds it full still ends it.
+func TestEphemeralOverflowIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := membroker.New(4)
+		release := make(chan struct{})
+		var got []chat.Event
+		done, err := br.Subscribe(t.Context(), func(e chat.Event) {
+			got = append(got, e)
+			<-release
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish := func(e chat.Event) {
+			if err := br.Publish(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publish(chat.Event{Type: chat.EvMessage, Room: "r", Seq: 1})
+		synctest.Wait() // the handler holds entry 1
+		for range 100 {
+			publish(chat.Event{Type: chat.EvPresence, Room: "r", Data: []byte(`{}`)})
+			publish(chat.Event{Type: chat.EvTyping, Room: "r", Data: []byte(`{}`)})
+		}
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("a burst of ephemeral events ended the subscription: %v", err)
+		default:
+		}
+		publish(chat.Event{Type: chat.EvMessage, Room: "r", Seq: 2}) // the buffer is full of ephemeral events
+		select {
+		case err := <-done:
+			if !errors.Is(err, chat.ErrSlowSubscriber) {
+				t.Fatalf("ended with %v, want ErrSlowSubscriber", err)
+			}
+		default:
+			t.Fatal("a log entry that found the buffer full did not end the subscription")
+		}
+		close(release)
+	})
+}

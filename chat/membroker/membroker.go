@@ -2,11 +2,14 @@
 // each event to every subscription's bounded buffer without waiting, and one
 // goroutine per subscription drains its buffer into the handler.
 //
-// A subscription whose buffer is full is ended with chat.ErrSlowSubscriber at
-// once (its done channel reports it even while its handler is still busy), so a
-// slow handler never slows Publish or the other subscriptions. Events are never
-// dropped for a subscription that keeps up; the Hub fills any gap a resubscribe
-// leaves from the store.
+// A log entry or a revocation that finds a subscription's buffer full ends it
+// with chat.ErrSlowSubscriber at once (its done channel reports it even while
+// its handler is still busy), so a slow handler never slows Publish or the
+// other subscriptions; the Hub fills any gap a resubscribe leaves from the
+// store. An ephemeral event (read, typing, presence) that finds the buffer full
+// is dropped for that subscription instead, as chat.Event allows: a burst of
+// presence in a reconnect storm must not cost every session a refill. Events
+// are never dropped for a subscription that keeps up.
 package membroker
 
 import (
@@ -17,8 +20,10 @@ import (
 )
 
 // DefaultBuffer is the number of events a subscription may have waiting for its
-// handler before it is ended as slow.
-const DefaultBuffer = 4096
+// handler before it is ended as slow: room for a reconnect storm's burst of
+// joins and presence (a resubscription costs every session a refill from the
+// store), about 6 MiB when full.
+const DefaultBuffer = 1 << 16
 
 // A Broker is an in-process chat.Broker. The zero value is not usable: call New.
 // It is safe for concurrent use.
@@ -60,8 +65,8 @@ func (s *sub) end(err error) {
 }
 
 // Publish hands e to every live subscription. It never waits for a handler: a
-// subscription whose buffer is full is ended with chat.ErrSlowSubscriber. It
-// fails only when ctx is already done.
+// subscription whose buffer is full is ended with chat.ErrSlowSubscriber, or,
+// for an ephemeral event, skipped. It fails only when ctx is already done.
 func (b *Broker) Publish(ctx context.Context, e chat.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -72,11 +77,20 @@ func (b *Broker) Publish(ctx context.Context, e chat.Event) error {
 		select {
 		case s.events <- e:
 		default:
+			if ephemeral(e) {
+				continue // may be lost without harm; the subscription goes on
+			}
 			delete(b.subs, s)
 			s.end(chat.ErrSlowSubscriber)
 		}
 	}
 	return nil
+}
+
+// ephemeral reports whether e may be dropped: not a log entry, whose loss
+// costs a refill, nor a revocation, which must end sessions.
+func ephemeral(e chat.Event) bool {
+	return e.Type != chat.EvMessage && e.Type != chat.EvRevoke
 }
 
 // Subscribe registers handle for every event published after it returns;
