@@ -926,6 +926,23 @@ func (c *child) verify() map[string]any {
 		check = c.post
 	}
 	heads := c.heads(check)
+	// Deliveries may still be under way (after a storm the server catches
+	// up for a while): wait, bounded, until every member is at the head.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		behind := false
+		for _, r := range check {
+			for _, cn := range r.conns {
+				cn.mu.Lock()
+				if cn.ws != nil && cn.last[r.spec.ID] < heads[r.spec.ID] {
+					behind = true
+				}
+				cn.mu.Unlock()
+			}
+		}
+		if !behind {
+			break
+		}
+	}
 	missing, checked, notConnected := 0, 0, 0
 	for _, r := range check {
 		h := heads[r.spec.ID]
