@@ -210,6 +210,13 @@ func (l *listener) final(ctx context.Context) (map[chat.RoomID]chat.Seq, error) 
 		heads[r.Room] = r.Head
 		pending[r.Room] = true
 	}
+	// A held room that ready leaves out must end with room_removed; wait for
+	// that too, or a user left with no rooms would read nothing at all.
+	for r := range l.last {
+		if _, ok := heads[r]; !ok {
+			pending[r] = true
+		}
+	}
 	for len(pending) > 0 {
 		f, err := conn.Next(ctx)
 		if err != nil {
@@ -219,7 +226,8 @@ func (l *listener) final(ctx context.Context) (map[chat.RoomID]chat.Seq, error) 
 		// Nobody changes membership now, so each room of ready ends with
 		// caught_up (a room_removed inside a backlog may be followed by the
 		// entry that adds the user again).
-		if f.Type == "caught_up" {
+		switch _, inReady := heads[f.Room]; {
+		case f.Type == "caught_up", f.Type == "room_removed" && !inReady:
 			delete(pending, f.Room)
 		}
 	}
