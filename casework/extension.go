@@ -110,11 +110,7 @@ func (s *Service) RequestExtension(ctx context.Context, id CaseID, in ExtensionI
 		if _, err := v.simulate(msg); err != nil {
 			return s.refusal(ctx, g, who, RequestApproval, res, err)
 		}
-		if err := s.post(ctx, v, []acl.UnitID{r.Target}, msg); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, []acl.UnitID{r.Target}, msg)
 		return err
 	})
 	return m, out, err

@@ -291,6 +291,18 @@ func (s *Service) post(ctx context.Context, v *view, joins []acl.UnitID, ms ...*
 	return nil
 }
 
+// postAct posts entries (default: just act) and returns act as posted with the refreshed case: the one way every act ends.
+func (s *Service) postAct(ctx context.Context, v *view, joins []acl.UnitID, act *chat.Message, entries ...*chat.Message) (chat.Message, Case, error) {
+	if len(entries) == 0 {
+		entries = []*chat.Message{act}
+	}
+	if err := s.post(ctx, v, joins, entries...); err != nil {
+		return chat.Message{}, Case{}, err
+	}
+	c, err := s.refresh(ctx, v.room)
+	return *act, c, err
+}
+
 // joinEntries returns the entries that make units participants of the case:
 // unit.add, and member.add for each unit's officers, clerks and leaders who
 // are not members yet. RULE DESIGN.md "Act": an act addressed to a unit outside
@@ -305,8 +317,7 @@ func (s *Service) joinEntries(ctx context.Context, v *view, units []acl.UnitID) 
 	if len(add) == 0 {
 		return nil, nil
 	}
-	payload, _ := json.Marshal(chat.UnitsChanged{Units: add})
-	out := []*chat.Message{{Room: v.room.ID, Kind: chat.UnitAdd, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: payload}}
+	out := []*chat.Message{v.newMessage(chat.UnitAdd, chat.UnitsChanged{Units: add}, time.Time{})}
 	var refs []chat.MemberRef
 	for _, u := range add {
 		staff, err := s.staff(ctx, u, nil)
@@ -321,8 +332,7 @@ func (s *Service) joinEntries(ctx context.Context, v *view, units []acl.UnitID) 
 		}
 	}
 	if len(refs) > 0 {
-		payload, _ := json.Marshal(chat.MembersChanged{Members: refs})
-		out = append(out, &chat.Message{Room: v.room.ID, Kind: chat.MemberAdd, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: payload})
+		out = append(out, v.newMessage(chat.MemberAdd, chat.MembersChanged{Members: refs}, time.Time{}))
 	}
 	return out, nil
 }
@@ -374,8 +384,7 @@ func (v *view) newMessage(kind chat.Kind, p any, at time.Time) *chat.Message {
 
 // archive returns the entry that archives v's room (or brings it back).
 func (v *view) archive(archived bool) *chat.Message {
-	b, _ := json.Marshal(chat.RoomArchived{Archived: archived})
-	return &chat.Message{Room: v.room.ID, Kind: chat.RoomArchive, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: b}
+	return v.newMessage(chat.RoomArchive, chat.RoomArchived{Archived: archived}, time.Time{})
 }
 
 // simulate applies m to a copy of v's case as the next entry, with the same
@@ -515,8 +524,7 @@ func (s *Service) OpenCase(ctx context.Context, in OpenInput) (Case, error) {
 		return Case{}, err
 	}
 	v.room = room
-	units, _ := json.Marshal(chat.UnitsChanged{Units: []acl.UnitID{who.Unit}})
-	join := &chat.Message{Room: room.ID, Kind: chat.UnitAdd, Sender: who.User, SenderUnit: who.Unit, Payload: units}
+	join := v.newMessage(chat.UnitAdd, chat.UnitsChanged{Units: []acl.UnitID{who.Unit}}, time.Time{})
 	if err := s.chat.Append(ctx, join, 1); err != nil {
 		return Case{}, err
 	}
@@ -526,10 +534,7 @@ func (s *Service) OpenCase(ctx context.Context, in OpenInput) (Case, error) {
 	if o.Target != "" {
 		joins = append(joins, o.Target)
 	}
-	if err := s.post(ctx, v, joins, open); err != nil {
-		return Case{}, err
-	}
-	c, err := s.refresh(ctx, room)
+	_, c, err := s.postAct(ctx, v, joins, open)
 	if err != nil {
 		return Case{}, err
 	}
@@ -874,11 +879,7 @@ func (s *Service) act(ctx context.Context, v *view, in ActInput, answers chat.Se
 	if v.room.Archived && t.Act != "reopen" {
 		return chat.Message{}, Case{}, chat.ErrArchived
 	}
-	if err := s.post(ctx, v, joins, entries...); err != nil {
-		return chat.Message{}, Case{}, err
-	}
-	out, err := s.refresh(ctx, v.room)
-	return *m, out, err
+	return s.postAct(ctx, v, joins, m, entries...)
 }
 
 // grantedFor returns the granted, unused approvals unit holds for t (on suspect).
@@ -982,11 +983,7 @@ func (s *Service) RequestApproval(ctx context.Context, id CaseID, in ApprovalInp
 			// room comes back for the request; the case stays closed until the act.
 			msgs = append([]*chat.Message{v.archive(false)}, msgs...)
 		}
-		if err := s.post(ctx, v, []acl.UnitID{r.Target}, msgs...); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, []acl.UnitID{r.Target}, msg, msgs...)
 		return err
 	})
 	return m, out, err
@@ -1089,11 +1086,7 @@ func (s *Service) Decide(ctx context.Context, id CaseID, request chat.Seq, grant
 		if !granted && t.Act == "reopen" && c.Closed && !v.room.Archived {
 			msgs = append(msgs, v.archive(true)) // the reopening was refused: read-only again
 		}
-		if err := s.post(ctx, v, nil, msgs...); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, nil, msg, msgs...)
 		return err
 	})
 	return m, out, err
@@ -1184,11 +1177,7 @@ func (s *Service) Challenge(ctx context.Context, id CaseID, in ChallengeInput) (
 		if _, err := v.simulate(msg); err != nil {
 			return s.refusal(ctx, g, who, Challenge, res, err)
 		}
-		if err := s.post(ctx, v, []acl.UnitID{tu.ID}, msg); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, []acl.UnitID{tu.ID}, msg)
 		return err
 	})
 	return m, out, err
@@ -1248,11 +1237,7 @@ func (s *Service) Supervise(ctx context.Context, id CaseID, in SuperviseInput) (
 		}
 		at, _ := s.occurred(time.Time{})
 		msg := v.newMessage(KindSupervise, sp, at)
-		if err := s.post(ctx, v, nil, msg); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, nil, msg)
 		return err
 	})
 	return m, out, err
@@ -1320,16 +1305,11 @@ func (s *Service) handlers(ctx context.Context, id CaseID, action acl.Action, h 
 		at, _ := s.occurred(time.Time{})
 		var msgs []*chat.Message
 		if len(refs) > 0 {
-			b, _ := json.Marshal(chat.MembersChanged{Members: refs})
-			msgs = append(msgs, &chat.Message{Room: v.room.ID, Kind: chat.MemberAdd, Sender: v.who.User, SenderUnit: v.who.Unit, Payload: b})
+			msgs = append(msgs, v.newMessage(chat.MemberAdd, chat.MembersChanged{Members: refs}, time.Time{}))
 		}
 		msg := v.newMessage(KindHandlers, h, at)
 		msgs = append(msgs, msg)
-		if err := s.post(ctx, v, nil, msgs...); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, nil, msg, msgs...)
 		return err
 	})
 	return m, out, err
@@ -1386,11 +1366,7 @@ func (s *Service) Correct(ctx context.Context, id CaseID, in CorrectionInput) (c
 		if _, err := v.simulate(msg); err != nil {
 			return s.refusal(ctx, g, v.who, Correct, res, err)
 		}
-		if err := s.post(ctx, v, nil, msg); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, v.room)
+		m, out, err = s.postAct(ctx, v, nil, msg)
 		return err
 	})
 	return m, out, err

@@ -135,11 +135,7 @@ func (s *Service) TimedAct(ctx context.Context, id CaseID, in TimedInput) (chat.
 		if st, _ := v.proc.Stage(sim.Stage); st.ReadOnly && !v.proc.isSuspectTransition(t.ID) {
 			entries = append(entries, v.archive(true))
 		}
-		if err := s.post(ctx, v, nil, entries...); err != nil {
-			return err
-		}
-		m = *msg
-		out, err = s.refresh(ctx, room)
+		m, out, err = s.postAct(ctx, v, nil, msg, entries...)
 		if err == nil {
 			s.log.InfoContext(ctx, "timed act posted", "case", id, "transition", t.ID, "clock", spec.ID, "seq", msg.Seq)
 		}
