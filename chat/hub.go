@@ -607,13 +607,14 @@ func (h *Hub) presenceLoop(ctx context.Context) {
 // A Session is one client connection's view of the hub: the rooms its user is
 // in, the last seq it has queued in each, and a bounded queue of encoded frames
 // for the transport to write. Its per-room state is a few words, and it holds
-// no goroutine of its own: the transport's writer calls Next, which also does
-// the session's store reads.
+// no goroutine of its own: the transport calls Next (or TryNext), which also
+// does the session's store reads.
 type Session struct {
-	hub  *Hub
-	who  acl.Subject
-	wake chan struct{} // buffered 1: something was queued or the state changed
-	done chan struct{} // closed when the session ends
+	hub    *Hub
+	who    acl.Subject
+	wake   chan struct{}         // buffered 1: something was queued or the state changed
+	done   chan struct{}         // closed when the session ends
+	notify atomic.Pointer[func()] // OnWake's function, called with every wake
 
 	// mu guards the fields below. Lock order: Hub.mu before Session.mu.
 	mu      sync.Mutex
@@ -732,10 +733,24 @@ func (s *Session) failLocked(err error) {
 	s.err = err
 	s.queue, s.spare, s.queued = nil, nil, 0
 	close(s.done)
+	s.signal() // a transport waiting only on OnWake learns of the end
 }
 
-// signal wakes Next.
+// OnWake sets a function called whenever the session has something for
+// TryNext — frames queued, a backlog to read, or its end — so that a transport
+// can run its writer only while there is work instead of parking a goroutine
+// in Next. f must not block or call into the session synchronously; it may
+// run with the session's lock held.
+func (s *Session) OnWake(f func()) {
+	s.notify.Store(&f)
+	f() // whatever is already there (the ready frame, the backlogs)
+}
+
+// signal wakes Next and calls OnWake's function.
 func (s *Session) signal() {
+	if f := s.notify.Load(); f != nil {
+		(*f)()
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -854,6 +869,17 @@ func (s *Session) added(e Event) (joined bool) {
 // frames are shared and must not be modified. When the session has ended it
 // returns the reason (see Err); when ctx ends, ctx's error.
 func (s *Session) Next(ctx context.Context) ([][]byte, error) {
+	return s.next(ctx, true)
+}
+
+// TryNext is Next without the wait: when there is nothing to send now it
+// returns no frames and no error. A transport that uses it calls it again
+// when OnWake's function runs.
+func (s *Session) TryNext(ctx context.Context) ([][]byte, error) {
+	return s.next(ctx, false)
+}
+
+func (s *Session) next(ctx context.Context, wait bool) ([][]byte, error) {
 	s.mu.Lock()
 	clear(s.spare) // the caller is done with what it was given last: let those frames go
 	s.mu.Unlock()
@@ -897,6 +923,9 @@ func (s *Session) Next(ctx context.Context) ([][]byte, error) {
 				return frames, nil
 			}
 			continue
+		}
+		if !wait {
+			return nil, nil
 		}
 		select {
 		case <-s.wake:

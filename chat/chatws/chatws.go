@@ -4,12 +4,13 @@
 // (typing, read markers, pings). Posting goes over HTTP (chathttp). The
 // protocol, every frame and every close code, is docs/protocol.md.
 //
-// Each connection has one reader goroutine and one writer loop (the handler's
-// own goroutine), which drains the hub's chat.Session: frames queued while the
-// writer was busy go out coalesced as one WebSocket message holding a JSON
-// array. Heartbeats are WebSocket pings from the server every PingInterval,
-// run by one timer per connection; a peer that does not answer within
-// WriteTimeout is dropped.
+// An idle connection holds one goroutine, its reader. The writer runs only
+// while the hub's chat.Session has something to send: the session's wake
+// starts it, it drains the session and ends when nothing is left, so frames
+// queued while it was writing go out coalesced as one WebSocket message
+// holding a JSON array. Heartbeats are WebSocket pings from the server every
+// PingInterval, run by one timer per connection; a peer that does not answer
+// within WriteTimeout is dropped.
 package chatws
 
 import (
@@ -176,14 +177,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection is hijacked: this handler returns, and with it the
 	// request, its headers and the deep stack the upgrade, the hello and the
-	// join grew; the socket goes on in two small goroutines, its reader and
-	// its writer. An idle connection keeps only those.
+	// join grew; the socket goes on in one small goroutine, its reader, and
+	// a writer that runs only while there is something to send.
 	handedOff = true
 	go h.serve(ctx, cancel, c, sess, *who)
 }
 
-// serve runs an established session: the reader in one goroutine, the
-// writer and heartbeat in this one, until either ends.
+// serve runs an established session: it reads client frames in this
+// goroutine until the socket closes (from either side, or because the writer
+// ended it), then takes the session out of the hub.
 func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, sess *chat.Session, who acl.Subject) {
 	defer c.CloseNow()
 	defer cancel()
@@ -191,11 +193,6 @@ func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *webso
 	lim := h.limiter(who.User)
 	defer h.release(who.User)
 
-	userCtx := acl.WithSubject(ctx, who)
-	go func() {
-		defer cancel()
-		h.readLoop(userCtx, c, sess, lim)
-	}()
 	// Heartbeat: one timer per connection, whose goroutine lives only for a ping.
 	var hb *time.Timer
 	hb = time.AfterFunc(time.Hour, func() {
@@ -203,6 +200,7 @@ func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *webso
 		defer pcancel()
 		if err := c.Ping(pctx); err != nil {
 			cancel() // no pong in time: the peer is gone
+			c.CloseNow()
 			return
 		}
 		if ctx.Err() == nil {
@@ -212,21 +210,13 @@ func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *webso
 	hb.Reset(h.opts.PingInterval) // after hb is set, which the callback reads
 	defer hb.Stop()
 
-	w := newWriter(c, h.opts.WriteTimeout)
+	w := &writer{h: h, ctx: ctx, c: c, sess: sess}
+	w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
+	w.dog.Stop()
 	defer w.dog.Stop()
-	err := h.writeLoop(ctx, w, sess)
-	switch {
-	case errors.Is(err, chat.ErrSlowConsumer):
-		c.Close(CloseSlowConsumer, "slow consumer")
-	case errors.Is(err, chat.ErrRevoked):
-		c.Close(CloseRevoked, "session revoked")
-	case errors.Is(err, chat.ErrHubClosed):
-		c.Close(websocket.StatusGoingAway, "server stopping")
-	case ctx.Err() != nil, errors.Is(err, chat.ErrSessionEnded):
-		// the peer went away or a write failed: nothing to tell it
-	default:
-		c.Close(websocket.StatusInternalError, "internal error")
-	}
+	sess.OnWake(w.wake)
+
+	h.readLoop(acl.WithSubject(ctx, who), c, sess, lim)
 }
 
 // hello reads and checks the first frame within HelloTimeout. A non-zero code
@@ -332,20 +322,77 @@ func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) 
 	return encode(e)
 }
 
-// writeLoop writes what the session has, coalescing queued frames, until the
-// session ends or a write fails.
-func (h *handler) writeLoop(ctx context.Context, w *writer, sess *chat.Session) error {
+// A writer writes one socket's frames. It has no goroutine while the session
+// has nothing to send: wake starts one, which drains the session, coalescing
+// queued frames, and ends when nothing is left. Each write is bounded by one
+// timer per socket (dog), reset for each write, that closes the socket when a
+// write hangs — not a context with a deadline (an allocation and a timer) per
+// write.
+type writer struct {
+	h    *handler
+	ctx  context.Context
+	c    *websocket.Conn
+	sess *chat.Session
+	dog  *time.Timer
+
+	mu      sync.Mutex
+	running bool // a drain goroutine is on
+	again   bool // woken while it ran: look once more before it ends
+	ended   bool // the session ended and the socket was closed: never start again
+}
+
+// wake is the session's OnWake: it starts the drain unless one is on.
+func (w *writer) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.ended:
+	case w.running:
+		w.again = true
+	default:
+		w.running = true
+		go w.drain()
+	}
+}
+
+// drain writes what the session has until it has nothing, or until the
+// session ends or a write fails, which closes the socket (and so ends the
+// reader, which cleans up).
+func (w *writer) drain() {
 	for {
-		frames, err := sess.Next(ctx)
-		if err != nil {
+		w.mu.Lock()
+		w.again = false
+		w.mu.Unlock()
+		err := w.flush()
+		w.mu.Lock()
+		switch {
+		case err != nil:
+			w.running, w.ended = false, true
+			w.mu.Unlock()
+			w.close(err)
+			return
+		case !w.again:
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+	}
+}
+
+// flush writes everything the session has now.
+func (w *writer) flush() error {
+	for {
+		frames, err := w.sess.TryNext(w.ctx)
+		if err != nil || len(frames) == 0 {
 			return err
 		}
 		for len(frames) > 0 {
-			n := batch(frames, h.opts.MaxBatch)
+			n := batch(frames, w.h.opts.MaxBatch)
 			if n == 1 {
-				err = w.write(ctx, frames[0])
+				err = w.write(frames[0])
 			} else {
-				err = writeBatch(ctx, w, frames[:n])
+				err = writeBatch(w, frames[:n])
 			}
 			if err != nil {
 				return err
@@ -355,12 +402,37 @@ func (h *handler) writeLoop(ctx context.Context, w *writer, sess *chat.Session) 
 	}
 }
 
+// close ends the socket after the session or a write ended with err, telling
+// the client why when it is something the client can act on.
+func (w *writer) close(err error) {
+	c := w.c
+	switch {
+	case errors.Is(err, chat.ErrSlowConsumer):
+		c.Close(CloseSlowConsumer, "slow consumer")
+	case errors.Is(err, chat.ErrRevoked):
+		c.Close(CloseRevoked, "session revoked")
+	case errors.Is(err, chat.ErrHubClosed):
+		c.Close(websocket.StatusGoingAway, "server stopping")
+	case w.ctx.Err() != nil, errors.Is(err, chat.ErrSessionEnded):
+		c.CloseNow() // the peer went away or a write failed: nothing to tell it
+	default:
+		c.Close(websocket.StatusInternalError, "internal error")
+	}
+}
+
+func (w *writer) write(msg []byte) error {
+	w.dog.Reset(w.h.opts.WriteTimeout)
+	err := w.c.Write(w.ctx, websocket.MessageText, msg)
+	w.dog.Stop()
+	return err
+}
+
 // batchBufs are the buffers coalesced messages are built in, shared by all
 // sockets: an idle socket holds none.
 var batchBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeBatch writes frames as one message, a JSON array.
-func writeBatch(ctx context.Context, w *writer, frames [][]byte) error {
+func writeBatch(w *writer, frames [][]byte) error {
 	buf := batchBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.WriteByte('[')
@@ -371,7 +443,7 @@ func writeBatch(ctx context.Context, w *writer, frames [][]byte) error {
 		buf.Write(f)
 	}
 	buf.WriteByte(']')
-	err := w.write(ctx, buf.Bytes())
+	err := w.write(buf.Bytes())
 	if buf.Cap() <= 256<<10 { // a burst's big buffer is not kept
 		batchBufs.Put(buf)
 	}
@@ -390,28 +462,6 @@ func batch(frames [][]byte, max int) int {
 	return n
 }
 
-// A writer writes one socket's messages, each within a timeout: one timer
-// per socket, reset for each write, closes the socket when a write hangs,
-// instead of a context with a deadline (an allocation and a timer) per write.
-type writer struct {
-	c       *websocket.Conn
-	timeout time.Duration
-	dog     *time.Timer
-}
-
-func newWriter(c *websocket.Conn, timeout time.Duration) *writer {
-	w := &writer{c: c, timeout: timeout}
-	w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
-	w.dog.Stop()
-	return w
-}
-
-func (w *writer) write(ctx context.Context, msg []byte) error {
-	w.dog.Reset(w.timeout)
-	err := w.c.Write(ctx, websocket.MessageText, msg)
-	w.dog.Stop()
-	return err
-}
 
 // A bucket is a token bucket: rate tokens a second up to burst.
 type bucket struct {
