@@ -612,8 +612,8 @@ func (h *Hub) presenceLoop(ctx context.Context) {
 type Session struct {
 	hub    *Hub
 	who    acl.Subject
-	wake   chan struct{}         // buffered 1: something was queued or the state changed
-	done   chan struct{}         // closed when the session ends
+	wake   chan struct{}          // buffered 1: something was queued or the state changed
+	done   chan struct{}          // closed when the session ends
 	notify atomic.Pointer[func()] // OnWake's function, called with every wake
 
 	// mu guards the fields below. Lock order: Hub.mu before Session.mu.

@@ -462,7 +462,6 @@ func batch(frames [][]byte, max int) int {
 	return n
 }
 
-
 // A bucket is a token bucket: rate tokens a second up to burst.
 type bucket struct {
 	mu     sync.Mutex
