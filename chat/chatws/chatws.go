@@ -14,10 +14,13 @@
 package chatws
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -125,7 +128,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		who = &s
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.opts.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -149,8 +152,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	hello, code, reason := h.hello(ctx, c, who != nil)
-	if code != 0 {
+	switch {
+	case code != 0:
 		c.Close(code, reason)
+		return
+	case hello == nil: // the peer left or timed out before its hello
 		return
 	}
 	if who == nil {
@@ -460,6 +466,45 @@ func batch(frames [][]byte, max int) int {
 		n++
 	}
 	return n
+}
+
+// Buffer sizes of an established socket. net/http hands a hijacked
+// connection a 4 KiB reader and a 4 KiB writer, held for the socket's life;
+// client frames are small and most server frames fit in 2 KiB (a larger one
+// costs a second write system call, a coalesced batch is written through), so
+// smaller buffers save about 5 KiB per idle socket.
+const (
+	socketReadBuffer  = 1 << 10
+	socketWriteBuffer = 2 << 10
+)
+
+// smallBuffers is the ResponseWriter given to websocket.Accept: its Hijack
+// swaps net/http's buffers for smaller ones, keeping any bytes the client sent
+// after the upgrade request.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	// Bytes net/http has read past the request (its background read may hold
+	// the first byte of the client's first frame) must sit in the new reader's
+	// buffer, where websocket.Accept looks for them.
+	n := brw.Reader.Buffered()
+	early, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketReadBuffer, n))
+	if _, err := br.Peek(n); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
 }
 
 // A bucket is a token bucket: rate tokens a second up to burst.

@@ -1,10 +1,14 @@
 package chatws_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -524,4 +528,73 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 	}
 	alice.send(chatws.Ping{Type: "ping"})
 	alice.until("pong", isType("pong"))
+}
+
+// TestHelloSentWithTheUpgrade: a client that sends its hello in the same
+// write as the upgrade request, before the 101 arrives, is served; the bytes
+// the HTTP server read past the request are not lost when the socket gets its
+// own, smaller buffers.
+func TestHelloSentWithTheUpgrade(t *testing.T) {
+	e := mustEnv(t, chatws.Options{}, chat.HubOptions{})
+	e.mustRoom(police, prosecutor)
+	tk, who := e.login(police)
+	hello, _ := json.Marshal(chatws.Hello{Type: "hello"})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(waitLimit))
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "GET /api/v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
+		strings.TrimPrefix(e.url, "http://"), tk)
+	// One masked text frame (a client must mask), payload under 126 bytes.
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	out.Write([]byte{0x81, 0x80 | byte(len(hello))})
+	out.Write(mask[:])
+	for i, b := range hello {
+		out.WriteByte(b ^ mask[i%4])
+	}
+	if _, err := conn.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, %v", resp, err)
+	}
+	// The first server frame: unmasked text, its length in 7, 16 or 64 bits.
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatalf("no frame after the upgrade: %v", err)
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		io.ReadFull(br, l[:])
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		io.ReadFull(br, l[:])
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if h[0] != 0x81 || n > chatws.MaxServerFrame {
+		t.Fatalf("first frame header %x, length %d: not a text frame", h, n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatal(err)
+	}
+	// Frames queued together come as one JSON array.
+	var fs []wsFrame
+	if payload[0] != '[' {
+		payload = append(append([]byte{'['}, payload...), ']')
+	}
+	if err := json.Unmarshal(payload, &fs); err != nil || len(fs) == 0 || fs[0].Type != "ready" || fs[0].User != who.User {
+		t.Fatalf("first frame %s, want ready for %s", payload, who.User)
+	}
 }
