@@ -186,22 +186,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// join grew; the socket goes on in one small goroutine, its reader, and
 	// a writer that runs only while there is something to send.
 	handedOff = true
-	go h.serve(ctx, cancel, c, sess, *who)
+	k := h.start(ctx, cancel, c, sess, *who)
+	go k.read()
 }
 
-// serve runs an established session: it reads client frames in this
-// goroutine until the socket closes (from either side, or because the writer
-// ended it), then takes the session out of the hub.
-func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, sess *chat.Session, who acl.Subject) {
-	defer c.CloseNow()
-	defer cancel()
-	defer sess.Close()
-	lim := h.limiter(who.User)
-	defer h.release(who.User)
+// A socket is an established connection: its session, its writer and its
+// heartbeat. Its one goroutine is the reader.
+type socket struct {
+	h      *handler
+	ctx    context.Context // carries the subject, for client frames
+	cancel context.CancelFunc
+	c      *websocket.Conn
+	sess   *chat.Session
+	user   acl.UserID
+	lim    *bucket
+	hb     *time.Timer
+	w      *writer
+}
 
+// start sets up an established socket, on the handler's goroutine, so that
+// the reader's goroutine starts with nothing but its loop.
+func (h *handler) start(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, sess *chat.Session, who acl.Subject) *socket {
+	k := &socket{h: h, ctx: acl.WithSubject(ctx, who), cancel: cancel, c: c, sess: sess, user: who.User, lim: h.limiter(who.User)}
 	// Heartbeat: one timer per connection, whose goroutine lives only for a ping.
-	var hb *time.Timer
-	hb = time.AfterFunc(time.Hour, func() {
+	k.hb = time.AfterFunc(time.Hour, func() {
 		pctx, pcancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
 		defer pcancel()
 		if err := c.Ping(pctx); err != nil {
@@ -210,19 +218,30 @@ func (h *handler) serve(ctx context.Context, cancel context.CancelFunc, c *webso
 			return
 		}
 		if ctx.Err() == nil {
-			hb.Reset(h.opts.PingInterval)
+			k.hb.Reset(h.opts.PingInterval)
 		}
 	})
-	hb.Reset(h.opts.PingInterval) // after hb is set, which the callback reads
-	defer hb.Stop()
+	k.hb.Reset(h.opts.PingInterval) // after k.hb is set, which the callback reads
+	k.w = &writer{h: h, ctx: ctx, c: c, sess: sess}
+	k.w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
+	k.w.dog.Stop()
+	sess.OnWake(k.w.wake)
+	return k
+}
 
-	w := &writer{h: h, ctx: ctx, c: c, sess: sess}
-	w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
-	w.dog.Stop()
-	defer w.dog.Stop()
-	sess.OnWake(w.wake)
-
-	h.readLoop(acl.WithSubject(ctx, who), c, sess, lim)
+// read is the socket's goroutine: it handles client frames until the socket
+// closes (from either side, or because the writer ended it), then takes the
+// session out of the hub. It is kept shallow (the setup ran in start): the
+// runtime starts every new goroutine with the average stack in use, and with
+// thousands of idle readers that average is theirs.
+func (k *socket) read() {
+	k.readLoop()
+	k.hb.Stop()
+	k.w.dog.Stop()
+	k.sess.Close()
+	k.cancel()
+	k.c.CloseNow()
+	k.h.release(k.user)
 }
 
 // hello reads and checks the first frame within HelloTimeout. A non-zero code
@@ -262,7 +281,8 @@ func (h *handler) hello(ctx context.Context, c *websocket.Conn, headerAuth bool)
 
 // readLoop handles client frames until the socket fails or closes. Each frame
 // that cannot be taken gets an error frame and changes nothing.
-func (h *handler) readLoop(ctx context.Context, c *websocket.Conn, sess *chat.Session, lim *bucket) {
+func (k *socket) readLoop() {
+	h, ctx, c, sess, lim := k.h, k.ctx, k.c, k.sess, k.lim
 	for {
 		typ, b, err := c.Read(ctx)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"sort"
 	"sync"
 	"time"
@@ -74,6 +75,16 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "# HELP caseroom_heap_bytes Bytes of allocated heap objects.")
 	fmt.Fprintln(w, "# TYPE caseroom_heap_bytes gauge")
 	fmt.Fprintf(w, "caseroom_heap_bytes %d\n", ms.HeapAlloc)
+	fmt.Fprintln(w, "# HELP caseroom_stack_bytes Bytes of goroutine stacks (one reader per idle socket).")
+	fmt.Fprintln(w, "# TYPE caseroom_stack_bytes gauge")
+	fmt.Fprintf(w, "caseroom_stack_bytes %d\n", ms.StackInuse)
+	start := []rtmetrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	rtmetrics.Read(start)
+	if start[0].Value.Kind() == rtmetrics.KindUint64 {
+		fmt.Fprintln(w, "# HELP caseroom_goroutine_start_stack_bytes The stack a new goroutine starts with (the runtime's average of stacks in use).")
+		fmt.Fprintln(w, "# TYPE caseroom_goroutine_start_stack_bytes gauge")
+		fmt.Fprintf(w, "caseroom_goroutine_start_stack_bytes %d\n", start[0].Value.Uint64())
+	}
 	for _, g := range m.gauges {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g.name, g.help, g.name, g.name, g.read())
 	}
