@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"caseroom/acl/audit"
 	"caseroom/chat"
 	"caseroom/chat/chatsql"
@@ -79,9 +81,11 @@ func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
 
 // commitPlain stores entries without an effect in one transaction: it locks
 // their rooms' heads, reads the entries stored earlier under their client
-// ids, chains the new ones in Go and inserts them with one statement. If the
-// transaction fails, each entry is tried again alone, so that each gets its
-// own answer.
+// ids, chains the new ones in Go and inserts them with one statement. The
+// transaction takes two round trips to the database, each a pipeline of
+// statements: BEGIN, the locks and the client ids; then the inserts, the new
+// heads and COMMIT. If it fails, each entry is tried again alone, so that
+// each gets its own answer.
 func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	type head struct {
 		seq      int64
@@ -117,43 +121,71 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 			s.commitOne(ctx, p)
 		}
 	}
-	tx, err := s.begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		fallback()
 		return
 	}
-	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, lockHeads, rooms)
-	if err != nil {
-		fallback()
-		return
+	// release gives the connection back with no transaction open, so that its
+	// row locks are gone before any entry is tried again alone.
+	release := func() {
+		if conn != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+			conn.Exec(ctx, "ROLLBACK")
+		}
+		if conn != nil {
+			conn.Release()
+			conn = nil
+		}
 	}
+	defer release()
+
+	// Round trip 1: begin, lock the heads, read the earlier client ids.
 	heads := make(map[chat.RoomID]*head, len(rooms))
-	for rows.Next() {
-		var id string
-		h := &head{}
-		if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt); err != nil {
-			rows.Close()
-			fallback()
-			return
-		}
-		heads[chat.RoomID(id)] = h
+	prior := map[[3]string]chat.Message{}
+	first := &pgx.Batch{}
+	first.Queue("BEGIN")
+	first.Queue(lockHeads, rooms)
+	if len(cids) > 0 {
+		first.Queue(selectByClientIDs, cidRooms, cidSenders, cids)
 	}
-	rows.Close()
-	if rows.Err() != nil {
+	err = func() error {
+		br := conn.SendBatch(ctx, first)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			h := &head{}
+			if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt); err != nil {
+				rows.Close()
+				return err
+			}
+			heads[chat.RoomID(id)] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(cids) > 0 {
+			ms, err := scanMessages(br.Query())
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				prior[[3]string{string(m.Room), string(m.Sender), m.ClientID}] = m
+			}
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		release()
 		fallback()
 		return
-	}
-	prior := map[[3]string]chat.Message{}
-	if len(cids) > 0 {
-		ms, err := scanMessages(tx.Query(ctx, selectByClientIDs, cidRooms, cidSenders, cids))
-		if err != nil {
-			fallback()
-			return
-		}
-		for _, m := range ms {
-			prior[[3]string{string(m.Room), string(m.Sender), m.ClientID}] = m
-		}
 	}
 
 	// Chain the new entries in order, as appendEntry would one by one.
@@ -227,21 +259,38 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		answers = append(answers, answer{p: p, e: e})
 	}
 	if len(cRoom) > 0 {
-		_, err = tx.Exec(ctx, insertEntries, cRoom, cSeq, cKind, cSender, cUnit, cClient, cReply, cMentions, cBody,
+		// Round trip 2: insert, advance the heads, commit.
+		var hRoom []string
+		var hSeq, hAt []int64
+		var hHash [][]byte
+		for id, h := range heads {
+			hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
+		}
+		second := &pgx.Batch{}
+		second.Queue(insertEntries, cRoom, cSeq, cKind, cSender, cUnit, cClient, cReply, cMentions, cBody,
 			cPayload, cTarget, cOccurred, cCreated, cPrev, cHash, cCountable)
-		if err == nil {
-			var hRoom []string
-			var hSeq, hAt []int64
-			var hHash [][]byte
-			for id, h := range heads {
-				hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
+		second.Queue(advanceHeads, hRoom, hSeq, hHash, hAt)
+		second.Queue("COMMIT")
+		err = func() error {
+			br := conn.SendBatch(ctx, second)
+			defer br.Close()
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
 			}
-			_, err = tx.Exec(ctx, advanceHeads, hRoom, hSeq, hHash, hAt)
-		}
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
+			// COMMIT of a transaction that failed answers ROLLBACK, not an error.
+			tag, err := br.Exec()
+			if err == nil && tag.String() != "COMMIT" {
+				err = fmt.Errorf("chat/postgres: batch commit answered %q", tag.String())
+			}
+			if err != nil {
+				return err
+			}
+			return br.Close()
+		}()
 		if err != nil {
+			release()
 			var again []*chatsql.Pending
 			for _, p := range live {
 				if p.Err == nil {

@@ -1,6 +1,9 @@
 package postgres
 
 import (
+	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 
 	"caseroom/acl/pgdb"
@@ -42,4 +45,69 @@ func execSQL(t *testing.T, s chat.Store, query string, args ...any) {
 	if _, err := s.(*Store).pool.Exec(t.Context(), query, args...); err != nil {
 		t.Fatalf("exec %q: %v", query, err)
 	}
+}
+
+// TestFailedBatchRetriesAlone: when the database refuses a batch (here a
+// trigger refuses one entry of it), nothing of the batch is stored and every
+// entry is tried again alone: the refused one gets an error, the others are
+// stored once each, in a chain that verifies.
+func TestFailedBatchRetriesAlone(t *testing.T) {
+	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	s := mustOpen(t)
+	ctx := t.Context()
+	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
+	room := chat.Room{ID: "r", Kind: chat.GroupRoom, Name: "r", OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
+	create := chat.Message{Room: "r", Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
+		Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: "r", OwnerUnit: "u1", Region: "150000", Members: members})}
+	if err := s.CreateRoom(ctx, room, &create); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, s, `CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.body = 'boom' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`)
+	execSQL(t, s, `CREATE TRIGGER refuse_boom BEFORE INSERT ON chat_messages FOR EACH ROW EXECUTE FUNCTION refuse_boom()`)
+
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := fmt.Sprint("post ", i)
+			if i%20 == 7 {
+				body = "boom"
+			}
+			m := chat.Message{Room: "r", Kind: chat.Text, Sender: "u.bob", SenderUnit: "u1", Body: body, ClientID: fmt.Sprint("c", i)}
+			_, errs[i] = s.Append(ctx, &m, 0)
+		})
+	}
+	wg.Wait()
+	stored := 0
+	for i, err := range errs {
+		switch {
+		case i%20 == 7 && err == nil:
+			t.Errorf("post %d (boom) was stored", i)
+		case i%20 != 7 && err != nil:
+			t.Errorf("post %d: %v", i, err)
+		case err == nil:
+			stored++
+		}
+	}
+	r, err := s.Room(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := chat.Seq(1 + stored); r.Head != want {
+		t.Errorf("head %d, want %d (the create and %d posts)", r.Head, want, stored)
+	}
+	if err := chat.VerifyRoom(ctx, s, "r"); err != nil {
+		t.Errorf("the chain does not verify: %v", err)
+	}
+}
+
+func mustPayload(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
