@@ -69,13 +69,14 @@ type Service struct {
 	log    *slog.Logger
 	opts   Options
 	posts  *limiter
+	access *accessCache // rooms and memberships posts were decided on
 }
 
 // NewService returns a Service.
 func NewService(store Store, broker Broker, guard *acl.Guard, dir Directory, kinds *Registry, now func() time.Time, log *slog.Logger, opts Options) *Service {
 	opts.defaults()
 	return &Service{store: store, broker: broker, guard: guard, dir: dir, kinds: kinds, now: now, log: log, opts: opts,
-		posts: newLimiter(opts.PostRate, opts.PostBurst, now)}
+		posts: newLimiter(opts.PostRate, opts.PostBurst, now), access: newAccessCache(accessCacheSize)}
 }
 
 // Store returns the service's store, for the hub and verification.
@@ -91,6 +92,10 @@ func subject(ctx context.Context) (acl.Subject, error) {
 	}
 	return who, nil
 }
+
+// accessCacheSize bounds the remembered (room, member) pairs: about 300 bytes
+// each, so at most about 20 MB.
+const accessCacheSize = 65536
 
 // roomAccess is a room as the subject may see it.
 type roomAccess struct {
@@ -534,7 +539,27 @@ func (s *Service) Post(ctx context.Context, id RoomID, in Post) (m Message, dup 
 	if err := s.validatePost(in, spec); err != nil {
 		return Message{}, false, err
 	}
-	a, err := s.visibleRoom(ctx, who, id)
+	// A post is decided on the room and the sender's membership, remembered
+	// from the sender's last post when it can be; the store checks at commit
+	// that the membership is still the one decided on, and if it is not, the
+	// post is decided again from the store.
+	for attempt := 0; ; attempt++ {
+		m, dup, err := s.post(ctx, who, id, in, spec, attempt == 0)
+		if errors.Is(err, ErrRoleChanged) {
+			s.access.forget(id, who.User)
+			if attempt == 0 {
+				continue
+			}
+			err = ErrConflict
+		}
+		return m, dup, err
+	}
+}
+
+// post decides and stores one post; cached says whether the decision may rest
+// on the remembered room and membership.
+func (s *Service) post(ctx context.Context, who acl.Subject, id RoomID, in Post, spec KindSpec, cached bool) (m Message, dup bool, err error) {
+	a, err := s.postAccess(ctx, who, id, in.ReplyTo, cached)
 	if err != nil {
 		return Message{}, false, err
 	}
@@ -569,11 +594,30 @@ func (s *Service) Post(ctx context.Context, id RoomID, in Post) (m Message, dup 
 		ReplyTo: in.ReplyTo, Mentions: in.Mentions, Body: in.Body, Payload: in.Payload}
 	msg.Countable = spec.Countable
 	msg.CreatedAt = s.now()
-	dup, err = s.appendPublish(ctx, msg, 0)
+	dup, err = s.appendPublish(WithSenderRole(ctx, a.role), msg, 0)
 	if err != nil {
 		return Message{}, false, err
 	}
 	return *msg, dup, nil
+}
+
+// postAccess returns the room as who may post to it: from the access cache
+// when cached allows, the pair is there, the guard still lets who read the
+// room as a member (a pure decision: nothing read, nothing audited) and the
+// remembered head covers replyTo; else from the store, remembering what a
+// member gets.
+func (s *Service) postAccess(ctx context.Context, who acl.Subject, id RoomID, replyTo Seq, cached bool) (roomAccess, error) {
+	if e, ok := s.access.get(id, who.User); cached && ok && replyTo <= e.room.Head {
+		a := roomAccess{room: e.room, role: e.member.Role, member: e.member}
+		if d := s.guard.Decide(who, acl.ReadRoom, a.resource()); d.Allow && !d.Look {
+			return a, nil
+		}
+	}
+	a, err := s.visibleRoom(ctx, who, id)
+	if err == nil && a.role != "" && !a.look {
+		s.access.put(id, who.User, accessEntry{room: a.room, member: a.member})
+	}
+	return a, err
 }
 
 func (s *Service) validatePost(in Post, spec KindSpec) error {

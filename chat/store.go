@@ -18,6 +18,9 @@ var (
 	ErrTooLarge  = errors.New("chat: too large")
 	ErrInvalid   = errors.New("chat: invalid input")
 	ErrRateLimit = errors.New("chat: rate limit exceeded")
+	// ErrRoleChanged: the sender's membership of the room was not, at commit,
+	// what WithSenderRole said the caller decided on; nothing was stored.
+	ErrRoleChanged = errors.New("chat: the sender's membership changed")
 )
 
 // An InvalidError says which input field is wrong and why; it wraps ErrInvalid.
@@ -132,6 +135,24 @@ type commitHookKey struct{}
 // call it, and the caller then publishes after Append returns.
 func WithCommitHook(ctx context.Context, f func(*Message)) context.Context {
 	return context.WithValue(ctx, commitHookKey{}, f)
+}
+
+// senderRoleKey is the context key of WithSenderRole.
+type senderRoleKey struct{}
+
+// WithSenderRole returns ctx carrying the sender's room role ("" for none)
+// that the caller's access decision rested on, for Store.Append: the store
+// reads the sender's membership under the room's lock and, if it is not role,
+// stores nothing and answers ErrRoleChanged. So a decision made on a cached
+// or earlier read of the membership holds at commit.
+func WithSenderRole(ctx context.Context, role RoomRole) context.Context {
+	return context.WithValue(ctx, senderRoleKey{}, role)
+}
+
+// SenderRole returns the role WithSenderRole put in ctx, and whether there is one.
+func SenderRole(ctx context.Context) (RoomRole, bool) {
+	r, ok := ctx.Value(senderRoleKey{}).(RoomRole)
+	return r, ok
 }
 
 // CommitHook returns the hook WithCommitHook put in ctx, or nil.

@@ -1,8 +1,10 @@
 package chathttp_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -429,4 +431,52 @@ func TestUnitsAsParticipants(t *testing.T) {
 	if got := e.history(room, police, ""); len(got) == 0 {
 		t.Error("the added officer cannot read the room")
 	}
+}
+
+// TestPostAfterMembershipChange: a member's post is decided on the room and
+// membership remembered from their last post, and the store checks at commit
+// that the membership still holds. A member made an observer, or removed,
+// since their last post is refused as if nothing had been remembered, and
+// nothing is stored.
+func TestPostAfterMembershipChange(t *testing.T) {
+	e := mustEnv(t, chat.Options{})
+	room := e.mustRoom(police, prosecutor, judge)
+	want(t, "the prosecutor posts", e.do("POST", "/api/v1/rooms/"+room+"/messages", prosecutor, map[string]any{"body": "第一次"}), 201, "")
+	want(t, "the judge posts", e.do("POST", "/api/v1/rooms/"+room+"/messages", judge, map[string]any{"body": "第一次"}), 201, "")
+
+	// The judge becomes an observer by an entry written past this service, as
+	// another node (or casework) would write it.
+	ms, err := e.chat.Members(context.Background(), chat.RoomID(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref chat.MemberRef
+	var owner chat.Membership
+	for _, m := range ms {
+		if m.Role == chat.Owner {
+			owner = m
+		} else if !strings.HasPrefix(string(m.Unit), "150102-court") {
+			continue
+		} else {
+			ref = chat.MemberRef{User: m.User, Unit: m.Unit, Role: chat.Observer}
+		}
+	}
+	payload, _ := json.Marshal(chat.MembersChanged{Members: []chat.MemberRef{ref}})
+	role := chat.Message{Room: chat.RoomID(room), Kind: chat.MemberRole, Sender: owner.User, SenderUnit: owner.Unit, Payload: payload}
+	if _, err := e.chat.Append(context.Background(), &role, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged(room, func() {
+		r := e.do("POST", "/api/v1/rooms/"+room+"/messages", judge, map[string]any{"body": "成为旁听者之后"})
+		if r.status != 403 || r.rule() != "observer-read-only" {
+			t.Errorf("the judge posting as an observer = %d %s, want 403 observer-read-only", r.status, r.body)
+		}
+	})
+
+	want(t, "the owner removes the prosecutor", e.do("DELETE", "/api/v1/rooms/"+room+"/members/"+prosecutor, police, nil), 200, "")
+	e.unchanged(room, func() {
+		want(t, "the removed prosecutor posts", e.do("POST", "/api/v1/rooms/"+room+"/messages", prosecutor, map[string]any{"body": "移出之后"}), 404, "not_found")
+	})
+	want(t, "the owner adds the prosecutor back", e.do("POST", "/api/v1/rooms/"+room+"/members", police, map[string]any{"users": []string{prosecutor}}), 201, "")
+	want(t, "the prosecutor posts again", e.do("POST", "/api/v1/rooms/"+room+"/messages", prosecutor, map[string]any{"body": "回来了"}), 201, "")
 }

@@ -7,6 +7,7 @@ package chatsql
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -229,6 +230,25 @@ func Admit(e *chat.Message, ef Effect, head chat.Seq, archived bool, ifHead chat
 		return chat.ErrArchived
 	case e.Kind == chat.RoomCreate && head != 0:
 		return Invalid("kind", "the room already exists")
+	}
+	return nil
+}
+
+// WantRole returns the sender role an Append's caller decided on
+// (chat.WithSenderRole), or nil when it named none.
+func WantRole(ctx context.Context) *chat.RoomRole {
+	if r, ok := chat.SenderRole(ctx); ok {
+		return &r
+	}
+	return nil
+}
+
+// CheckRole refuses an entry whose caller decided on a sender role (want)
+// other than got, the sender's role as read under the room's lock ("" for
+// none).
+func CheckRole(want *chat.RoomRole, got chat.RoomRole) error {
+	if want != nil && *want != got {
+		return chat.ErrRoleChanged
 	}
 	return nil
 }

@@ -26,9 +26,10 @@ type Pending struct {
 	Ctx    context.Context // the caller's, for its commit hook
 	M      *chat.Message
 	IfHead chat.Seq
-	Dup    bool      // the answer: a repeated client id
-	Err    error     // the answer: why it was not stored
-	wake   chan bool // true: lead the next batches; false: answered
+	Want   *chat.RoomRole // the sender role the caller decided on (WantRole), or nil
+	Dup    bool           // the answer: a repeated client id
+	Err    error          // the answer: why it was not stored
+	wake   chan bool      // true: lead the next batches; false: answered
 }
 
 type Group struct {

@@ -19,6 +19,10 @@ const (
 	lockHeads = `SELECT id, head_seq, head_hash, archived, last_at FROM chat_rooms
 	WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
 
+	// The roles of the batch's senders whose callers named one (chatsql.CheckRole).
+	selectRoles = `SELECT room, user_id, role FROM chat_members
+	WHERE (room, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+
 	// The entries stored earlier under client ids of the batch.
 	selectByClientIDs = `SELECT ` + messageColumns + ` FROM chat_messages
 	WHERE (room, sender, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
@@ -73,7 +77,7 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 }
 
 func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
-	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead)
+	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead, p.Want)
 	if p.Err == nil && !p.Dup {
 		p.Hook()
 	}
@@ -96,7 +100,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	var live []*chatsql.Pending
 	var rooms []string
 	entries := make([]chat.Message, len(batch))
-	var cidRooms, cidSenders, cids []string
+	var cidRooms, cidSenders, cids, roleRooms, roleUsers []string
 	for k, p := range batch {
 		e := *p.M
 		if err := chatsql.CheckEntry(&e); err != nil {
@@ -108,6 +112,9 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		rooms = append(rooms, string(e.Room))
 		if e.ClientID != "" {
 			cidRooms, cidSenders, cids = append(cidRooms, string(e.Room)), append(cidSenders, string(e.Sender)), append(cids, e.ClientID)
+		}
+		if p.Want != nil {
+			roleRooms, roleUsers = append(roleRooms, string(e.Room)), append(roleUsers, string(e.Sender))
 		}
 	}
 	if len(live) == 0 {
@@ -139,12 +146,18 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	}
 	defer release()
 
-	// Round trip 1: begin, lock the heads, read the earlier client ids.
+	// Round trip 1: begin, lock the heads, read the senders' roles (under the
+	// locks: a membership changes only by an entry, which takes them) and the
+	// earlier client ids.
 	heads := make(map[chat.RoomID]*head, len(rooms))
+	roles := map[[2]string]chat.RoomRole{}
 	prior := map[[3]string]chat.Message{}
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
 	first.Queue(lockHeads, rooms)
+	if len(roleRooms) > 0 {
+		first.Queue(selectRoles, roleRooms, roleUsers)
+	}
 	if len(cids) > 0 {
 		first.Queue(selectByClientIDs, cidRooms, cidSenders, cids)
 	}
@@ -170,6 +183,24 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if len(roleRooms) > 0 {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var room, user, role string
+				if err := rows.Scan(&room, &user, &role); err != nil {
+					rows.Close()
+					return err
+				}
+				roles[[2]string{room, user}] = chat.RoomRole(role)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
 		if len(cids) > 0 {
 			ms, err := scanMessages(br.Query())
@@ -226,7 +257,11 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, chat.ErrNotFound)
 			continue
 		}
-		if err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.IfHead); err != nil {
+		err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.IfHead)
+		if err == nil {
+			err = chatsql.CheckRole(p.Want, roles[[2]string{string(e.Room), string(e.Sender)}])
+		}
+		if err != nil {
 			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
 			continue
 		}

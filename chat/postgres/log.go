@@ -24,7 +24,10 @@ const (
 	// Posts to one room queue on its row; FOR NO KEY UPDATE, since the key never
 	// changes, leaves the row free for the foreign-key checks of read markers,
 	// members and blobs, which take FOR KEY SHARE.
-	lockHead = `SELECT head_seq, head_hash, archived, last_at FROM chat_rooms WHERE id = $1 FOR NO KEY UPDATE`
+	// With the head, the sender's role ($2), for chatsql.CheckRole.
+	lockHead = `SELECT head_seq, head_hash, archived, last_at,
+	(SELECT role FROM chat_members WHERE room = $1 AND user_id = $2)
+	FROM chat_rooms WHERE id = $1 FOR NO KEY UPDATE`
 
 	selectByClientID = `SELECT ` + messageColumns + ` FROM chat_messages
 	WHERE room = $1 AND sender = $2 AND client_id = $3`
@@ -78,20 +81,20 @@ const (
 // transaction, an entry with an effect in one of its own, in the order they
 // came. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
-	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead}
+	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead, Want: chatsql.WantRole(ctx)}
 	s.group.Do(p, s.commitBatch)
 	return p.Dup, p.Err
 }
 
 // appendOne stores m alone, in its own transaction: the path of an entry with
 // an effect, and of each entry of a batch that failed as a whole.
-func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/postgres: append to %s: %w", m.Room, err)
 	}
 	defer tx.Rollback(ctx)
-	e, dup, err := appendEntry(ctx, tx, m, ifHead)
+	e, dup, err := appendEntry(ctx, tx, m, ifHead, want)
 	if err != nil {
 		return false, fmt.Errorf("chat/postgres: append to %s: %w", m.Room, err)
 	}
@@ -107,7 +110,7 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq)
 // appendEntry appends a copy of m to its room in tx and applies its effect. It
 // returns the entry as stored, or the entry stored earlier under m's client id
 // and dup; then it has written nothing.
-func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
+func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
 	e := *m
 	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
@@ -119,12 +122,20 @@ func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Se
 		archived bool
 		lastAt   int64
 	)
-	if err := tx.QueryRow(ctx, lockHead, string(e.Room)).Scan(&head, &headHash, &archived, &lastAt); err != nil {
+	var role *string
+	if err := tx.QueryRow(ctx, lockHead, string(e.Room), string(e.Sender)).Scan(&head, &headHash, &archived, &lastAt, &role); err != nil {
 		return e, false, dbError(err)
 	}
 	refused := invalidErr
 	if refused == nil {
 		refused = chatsql.Admit(&e, ef, chat.Seq(head), archived, ifHead)
+	}
+	if refused == nil {
+		var got chat.RoomRole
+		if role != nil {
+			got = chat.RoomRole(*role)
+		}
+		refused = chatsql.CheckRole(want, got)
 	}
 	if refused != nil {
 		// A retry of a post that was stored is answered with it, whatever

@@ -19,7 +19,10 @@ const messageColumns = `room, seq, kind, sender, sender_unit, client_id, reply_t
 	payload, target, occurred_at, created_at, prev, hash, edited, retracted, countable`
 
 const (
-	selectHead = `SELECT head_seq, head_hash, archived, last_at FROM chat_rooms WHERE id = ?`
+	// With the head, the sender's role (?2), for chatsql.CheckRole.
+	selectHead = `SELECT head_seq, head_hash, archived, last_at,
+	(SELECT role FROM chat_members WHERE room = ?1 AND user_id = ?2)
+	FROM chat_rooms WHERE id = ?1`
 
 	selectByClientID = `SELECT ` + messageColumns + ` FROM chat_messages
 	WHERE room = ? AND sender = ? AND client_id = ?`
@@ -69,7 +72,7 @@ const (
 // of its own, so that one refused entry leaves the others of its batch
 // stored. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
-	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead}
+	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead, Want: chatsql.WantRole(ctx)}
 	s.group.Do(p, s.commitBatch)
 	return p.Dup, p.Err
 }
@@ -100,7 +103,7 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 		if _, err = tx.ExecContext(ctx, "SAVEPOINT entry"); err != nil {
 			break
 		}
-		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead)
+		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead, p.Want)
 		if p.Err != nil {
 			p.Err = fmt.Errorf("chat/sqlite: append to %s: %w", p.M.Room, p.Err)
 			if _, err = tx.ExecContext(ctx, "ROLLBACK TO entry"); err != nil {
@@ -133,20 +136,20 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 }
 
 func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
-	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead)
+	p.Dup, p.Err = s.appendOne(ctx, p.M, p.IfHead, p.Want)
 	if p.Err == nil && !p.Dup {
 		p.Hook()
 	}
 }
 
 // appendOne stores m alone, in its own transaction.
-func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)
 	}
 	defer tx.Rollback()
-	e, dup, err := appendEntry(ctx, tx, m, ifHead)
+	e, dup, err := appendEntry(ctx, tx, m, ifHead, want)
 	if err != nil {
 		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)
 	}
@@ -162,7 +165,7 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq)
 // appendEntry appends a copy of m to its room in tx and applies its effect. It
 // returns the entry as stored, or the entry stored earlier under m's client id
 // and dup; then it has written nothing.
-func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq) (chat.Message, bool, error) {
+func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
 	e := *m
 	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
@@ -174,12 +177,16 @@ func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.S
 		archived bool
 		lastAt   int64
 	)
-	if err := tx.QueryRowContext(ctx, selectHead, string(e.Room)).Scan(&head, &headHash, &archived, &lastAt); err != nil {
+	var role sql.NullString
+	if err := tx.QueryRowContext(ctx, selectHead, string(e.Room), string(e.Sender)).Scan(&head, &headHash, &archived, &lastAt, &role); err != nil {
 		return e, false, dbError(err)
 	}
 	refused := invalidErr
 	if refused == nil {
 		refused = chatsql.Admit(&e, ef, chat.Seq(head), archived, ifHead)
+	}
+	if refused == nil {
+		refused = chatsql.CheckRole(want, chat.RoomRole(role.String))
 	}
 	if refused != nil {
 		// A retry of a post that was stored is answered with it, whatever

@@ -83,7 +83,7 @@ func (s *Store) CreateRoom(ctx context.Context, r chat.Room, created *chat.Messa
 	if err != nil {
 		return fmt.Errorf("chat/sqlite: create room %s: %w", r.ID, dbError(err))
 	}
-	e, _, err = appendEntry(ctx, tx, &e, 0)
+	e, _, err = appendEntry(ctx, tx, &e, 0, nil)
 	if err != nil {
 		return fmt.Errorf("chat/sqlite: create room %s: %w", r.ID, err)
 	}

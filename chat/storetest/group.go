@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -220,4 +221,71 @@ func memberHeadsAgree(t *testing.T, s chat.Store) {
 			t.Errorf("MemberHeads(%s) = %v, want %v", u, got, want)
 		}
 	}
+}
+
+// senderRoleCheckedAtCommit: an append whose caller names the sender role it
+// decided on (chat.WithSenderRole) is stored only if the sender has that role
+// in the room at commit ("" for none); otherwise nothing is stored and the
+// answer is chat.ErrRoleChanged. Appends alone and many at once (a store that
+// commits in groups checks each entry of a batch) get the same answers; an
+// append without a role is not checked.
+func senderRoleCheckedAtCommit(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, "r", ref(alice, chat.Owner), ref(bob, chat.Member))
+	as := func(role chat.RoomRole) context.Context { return chat.WithSenderRole(ctx, role) }
+
+	m := text("r", bob, "as a member")
+	if _, err := s.Append(as(chat.Member), &m, 0); err != nil {
+		t.Fatalf("bob, a member, appending as member: %v", err)
+	}
+	for _, c := range []struct {
+		who  acl.UserID
+		role chat.RoomRole
+	}{{bob, chat.Moderator}, {bob, ""}, {carol, chat.Member}, {alice, chat.Member}} {
+		head := mustHead(t, s, "r")
+		m := text("r", c.who, "wrong role")
+		_, err := s.Append(as(c.role), &m, 0)
+		checkErr(t, fmt.Sprintf("%s appending as %q", c.who, c.role), err, chat.ErrRoleChanged)
+		if got := mustHead(t, s, "r"); got != head {
+			t.Errorf("%s appending as %q moved the head %d → %d", c.who, c.role, head, got)
+		}
+	}
+	m = text("r", carol, "a non-member, as none")
+	if _, err := s.Append(as(""), &m, 0); err != nil {
+		t.Errorf("carol, no member, appending as none: %v", err)
+	}
+	m = text("r", carol, "no role named")
+	if _, err := s.Append(ctx, &m, 0); err != nil {
+		t.Errorf("carol appending with no role named: %v", err)
+	}
+
+	// Bob is removed; then many appends at once, half naming his old role.
+	mustAppend(t, s, event("r", chat.MemberRemove, chat.MembersChanged{Members: []chat.MemberRef{ref(bob, "")}}), 0)
+	head := mustHead(t, s, "r")
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			m := text("r", alice, fmt.Sprint("alice ", i))
+			role := chat.Owner
+			if i%2 == 1 {
+				m = text("r", bob, fmt.Sprint("bob ", i))
+				role = chat.Member
+			}
+			_, errs[i] = s.Append(as(role), &m, 0)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 {
+			checkErr(t, fmt.Sprintf("removed bob's append %d", i), err, chat.ErrRoleChanged)
+		} else if err != nil {
+			t.Errorf("alice's append %d: %v", i, err)
+		}
+	}
+	if got, want := mustHead(t, s, "r"), head+n/2; got != want {
+		t.Errorf("head %d after the concurrent appends, want %d (alice's only)", got, want)
+	}
+	mustVerify(t, s, "r")
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"SeqsHaveNoGaps", seqsHaveNoGaps},
 		{"ConcurrentAppendsNeverShareASeq", concurrentAppendsNeverShareASeq},
 		{"ConcurrentAppendsMixedOutcomes", concurrentAppendsMixedOutcomes},
+		{"SenderRoleCheckedAtCommit", senderRoleCheckedAtCommit},
 		{"RoomAccessAgrees", roomAccessAgrees},
 		{"MemberHeadsAgree", memberHeadsAgree},
 		{"ClientIDIsIdempotent", clientIDIsIdempotent},
