@@ -284,7 +284,10 @@ func (h *handler) hello(ctx context.Context, c *websocket.Conn, headerAuth bool)
 func (k *socket) readLoop() {
 	h, ctx, c, sess, lim := k.h, k.ctx, k.c, k.sess, k.lim
 	for {
-		typ, b, err := c.Read(ctx)
+		// Read without a context: a Done channel would cost a registration
+		// held for as long as the socket is idle. Whatever ends the socket
+		// closes the connection, which ends the read.
+		typ, b, err := c.Read(context.Background())
 		if err != nil {
 			return // closed by either side; an oversized frame closes with 1009
 		}
@@ -448,7 +451,10 @@ func (w *writer) close(err error) {
 
 func (w *writer) write(msg []byte) error {
 	w.dog.Reset(w.h.opts.WriteTimeout)
-	err := w.c.Write(w.ctx, websocket.MessageText, msg)
+	// No context either: the watchdog bounds the write, and whatever ends the
+	// socket closes the connection, which ends a write under way. A context
+	// with a Done channel would cost a registration per write.
+	err := w.c.Write(context.Background(), websocket.MessageText, msg)
 	w.dog.Stop()
 	return err
 }
