@@ -33,7 +33,16 @@ type HubOptions struct {
 	// per room (a user who leaves and comes back within it publishes nothing).
 	// Default 1s; negative turns presence off.
 	PresenceInterval time.Duration
+	// PresenceBurst is how many presence changes within one interval make a
+	// burst (a reconnect storm, a node restarting): publication then waits,
+	// up to presenceMaxDefer intervals, until an interval brings fewer, so
+	// that users who drop and come back cancel out instead of being announced
+	// offline and online in every room they are in. Default 1000.
+	PresenceBurst int
 }
+
+// presenceMaxDefer bounds how many intervals a burst holds presence back.
+const presenceMaxDefer = 5
 
 func (o *HubOptions) defaults() {
 	if o.SendQueue <= 0 {
@@ -47,6 +56,9 @@ func (o *HubOptions) defaults() {
 	}
 	if o.PresenceInterval == 0 {
 		o.PresenceInterval = time.Second
+	}
+	if o.PresenceBurst <= 0 {
+		o.PresenceBurst = 1000
 	}
 }
 
@@ -169,9 +181,11 @@ type Hub struct {
 	quiet      [quietBuckets]atomic.Uint64
 	lost       atomic.Uint64
 
-	// presMu guards pres, the presence changes not yet published.
+	// presMu guards pres, the presence changes not yet published, and churn,
+	// the changes recorded since the last tick.
 	presMu sync.Mutex
 	pres   map[acl.UserID]presenceChange
+	churn  int
 	wakeP  chan struct{}
 }
 
@@ -552,6 +566,7 @@ func (h *Hub) presence(user acl.UserID, rooms []RoomID, online bool) {
 		return
 	}
 	h.presMu.Lock()
+	h.churn++
 	if c, ok := h.pres[user]; ok && c.online != online {
 		delete(h.pres, user) // back to what was last published: nothing to say
 	} else {
@@ -561,10 +576,11 @@ func (h *Hub) presence(user acl.UserID, rooms []RoomID, online bool) {
 }
 
 // presenceLoop publishes the pending presence changes every interval, one
-// event per room.
+// event per room, holding them back while a burst lasts (PresenceBurst).
 func (h *Hub) presenceLoop(ctx context.Context) {
 	t := time.NewTicker(h.opts.PresenceInterval)
 	defer t.Stop()
+	deferred := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -572,11 +588,20 @@ func (h *Hub) presenceLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		h.presMu.Lock()
+		churn := h.churn
+		h.churn = 0
 		pending := h.pres
 		if len(pending) == 0 {
 			h.presMu.Unlock()
+			deferred = 0
 			continue
 		}
+		if churn >= h.opts.PresenceBurst && deferred < presenceMaxDefer {
+			h.presMu.Unlock()
+			deferred++
+			continue
+		}
+		deferred = 0
 		h.pres = map[acl.UserID]presenceChange{}
 		h.presMu.Unlock()
 		frames := map[RoomID]*PresenceFrame{}

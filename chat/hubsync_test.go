@@ -64,3 +64,86 @@ func TestHubPresenceCoalesces(t *testing.T) {
 		<-done
 	})
 }
+
+// TestHubPresenceHoldsBackABurst: when an interval brings PresenceBurst
+// changes or more (every socket of a node dropped and back, say), presence
+// waits until an interval brings fewer, so users who dropped and came back
+// are announced neither offline nor online; one who did not come back is
+// announced offline once the burst is over; and a burst that never settles is
+// published after presenceMaxDefer (5) intervals all the same.
+func TestHubPresenceHoldsBackABurst(t *testing.T) {
+	st := mustStore(t)
+	w := &world{t: t, st: st, br: membroker.New(0)}
+	w.createRoom("r", "alice", "bob", "carol")
+	synctest.Test(t, func(t *testing.T) {
+		br := membroker.New(0)
+		hub := chat.NewHub(st, br, slog.New(slog.DiscardHandler), chat.HubOptions{PresenceInterval: time.Second, PresenceBurst: 3})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var got []string
+		done, _ := br.Subscribe(ctx, func(e chat.Event) {
+			if e.Type == chat.EvPresence {
+				got = append(got, string(e.Data))
+			}
+		})
+		go hub.Run(ctx)
+		synctest.Wait()
+		join := func(u acl.UserID) *chat.Session {
+			s, err := hub.Join(ctx, acl.Subject{User: u, Unit: "unit-1"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		tick := func() { time.Sleep(time.Second); synctest.Wait() }
+		time.Sleep(500 * time.Millisecond) // half way between ticks
+		a, b := join("alice"), join("bob")
+		tick()
+		if want := `{"type":"presence","room":"r","online":["alice","bob"]}`; len(got) != 1 || got[0] != want {
+			t.Fatalf("after alice and bob joined: %q, want [%s]", got, want)
+		}
+
+		// The storm: all three drop (carol was never there) and two come
+		// back an interval later; the burst holds presence back until quiet.
+		a.Close()
+		b.Close()
+		c := join("carol")
+		c.Close()
+		tick() // 4 changes: held back
+		a, b = join("alice"), join("bob")
+		c = join("carol")
+		tick() // 3 changes: held back
+		if len(got) != 1 {
+			t.Fatalf("during the burst: %q, want nothing new", got[1:])
+		}
+		c.Close()
+		tick() // 1 change: published; alice and bob cancelled out, carol came and went
+		if len(got) != 1 {
+			t.Fatalf("after the burst: %q, want nothing new (every change cancelled out)", got[1:])
+		}
+		b.Close()
+		tick()
+		if want := `{"type":"presence","room":"r","offline":["bob"]}`; len(got) != 2 || got[1] != want {
+			t.Fatalf("after bob left alone: %q, want %s", got[1:], want)
+		}
+
+		// A burst that does not settle is published after 5 intervals: carol
+		// joins while bob keeps flapping.
+		c = join("carol")
+		for i := range 6 {
+			for range 2 {
+				b = join("bob")
+				b.Close()
+			}
+			tick()
+			if i < 5 && len(got) != 2 {
+				t.Fatalf("interval %d of an unsettled burst: %q, want nothing new", i+1, got[2:])
+			}
+		}
+		if want := `{"type":"presence","room":"r","online":["carol"]}`; len(got) != 3 || got[2] != want {
+			t.Fatalf("after 6 intervals of an unsettled burst: %q, want %s", got[2:], want)
+		}
+		cancel()
+		<-done
+	})
+}
