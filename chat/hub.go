@@ -187,6 +187,11 @@ type Hub struct {
 	pres   map[acl.UserID]presenceChange
 	churn  int
 	wakeP  chan struct{}
+	// subscribed is closed once Run has subscribed to the broker: Join waits
+	// for it, since an event published before (a revocation above all) would
+	// never reach a session that joined earlier.
+	subscribed     chan struct{}
+	subscribedOnce sync.Once
 }
 
 // presenceChange is a user's pending presence: online or not, and the rooms to
@@ -206,6 +211,8 @@ func NewHub(store Store, broker Broker, log *slog.Logger, opts HubOptions) *Hub 
 		users: map[acl.UserID]map[*Session]struct{}{},
 		pres:  map[acl.UserID]presenceChange{},
 		wakeP: make(chan struct{}, 1),
+
+		subscribed: make(chan struct{}),
 	}
 }
 
@@ -235,6 +242,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		h.subscribedOnce.Do(func() { close(h.subscribed) })
 		// Events published before this subscription may have been missed
 		// (before the first one, or between a lost one and this).
 		h.lost.Store(h.dispatched.Add(1))
@@ -284,8 +292,14 @@ func (h *Hub) refill() {
 // Join starts a session for who, resuming each room after the seq since names
 // (the last one the client has). It returns once the session knows its rooms;
 // the ready frame is the first that Next returns, the backlogs follow. The
-// caller must Close the session when it is done with it.
+// caller must Close the session when it is done with it. Until Run has
+// subscribed to the broker it waits (or returns ctx's error).
 func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (*Session, error) {
+	select {
+	case <-h.subscribed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	s := &Session{hub: h, who: who, rooms: map[RoomID]*roomPos{}, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), joining: true, since: since}
 	h.mu.Lock()
