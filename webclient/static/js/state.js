@@ -57,6 +57,7 @@ class RoomData {
     this.members = null; // [{user, unit, role}]
     this.typing = new Map(); // user → timeout id
     this.receipts = new Map(); // seq → Map(user → read bool)
+    this.readUpTo = new Map(); // user → the highest seq a read frame said they read
     this.edits = new Map(); // target seq → edit entry not yet applied
     this.retracts = new Map(); // target seq → seq of a retraction that came before the target was loaded
   }
@@ -268,6 +269,8 @@ export function readFrame(f) {
     return;
   }
   if (!d) return;
+  // Kept for receipts still being fetched: their answer may predate this frame.
+  d.readUpTo.set(f.user, Math.max(d.readUpTo.get(f.user) || 0, f.seq));
   let changed = false;
   for (const [seq, rc] of d.receipts) {
     if (seq <= f.seq && rc.has(f.user) && !rc.get(f.user)) { rc.set(f.user, true); changed = true; }
@@ -283,7 +286,7 @@ export async function loadReceipts(id, seqs) {
     const rc = new Map();
     for (const x of out.receipts || []) {
       if (state.me && x.user === state.me.id) continue;
-      rc.set(x.user, !!x.read);
+      rc.set(x.user, !!x.read || (d.readUpTo.get(x.user) || 0) >= seq);
       userName(x.user);
     }
     d.receipts.set(seq, rc);
