@@ -581,10 +581,8 @@ func (s *Service) post(ctx context.Context, who acl.Subject, id RoomID, in Post,
 	if in.Kind == File {
 		var f FileRef
 		json.Unmarshal(in.Payload, &f)
-		if _, rc, err := s.store.OpenBlob(ctx, id, f.SHA256); err != nil {
+		if _, err := s.store.StatBlob(ctx, id, f.SHA256); err != nil {
 			return Message{}, false, invalid("payload.sha256", "upload the file to this room first")
-		} else {
-			rc.Close()
 		}
 	}
 	if !s.posts.allow(string(who.User)) {

@@ -117,6 +117,9 @@ type Store interface {
 	// OpenBlob returns a blob room holds, or ErrNotFound (also when the blob exists
 	// but was never uploaded to room). The caller closes the reader.
 	OpenBlob(ctx context.Context, room RoomID, sha256 string) (Blob, io.ReadCloser, error)
+	// StatBlob returns what OpenBlob would, without the content (a file post
+	// checks its attachment with it, not reading up to 50 MiB).
+	StatBlob(ctx context.Context, room RoomID, sha256 string) (Blob, error)
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error

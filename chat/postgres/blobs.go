@@ -19,6 +19,9 @@ const (
 	selectBlob     = `SELECT b.size, b.type, b.created_at, b.content
 	FROM chat_room_blobs rb JOIN chat_blobs b ON b.sha256 = rb.sha256
 	WHERE rb.room = $1 AND rb.sha256 = $2`
+	statBlob = `SELECT b.size, b.type, b.created_at
+	FROM chat_room_blobs rb JOIN chat_blobs b ON b.sha256 = rb.sha256
+	WHERE rb.room = $1 AND rb.sha256 = $2`
 )
 
 // PutBlob reads content to its end, checks that it is b.Size bytes whose
@@ -68,4 +71,16 @@ func (s *Store) OpenBlob(ctx context.Context, room chat.RoomID, sha256 string) (
 	}
 	b.CreatedAt = time.UnixMicro(created).UTC()
 	return b, io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// StatBlob returns a blob room holds, without its content, or chat.ErrNotFound.
+func (s *Store) StatBlob(ctx context.Context, room chat.RoomID, sha256 string) (chat.Blob, error) {
+	b := chat.Blob{SHA256: sha256}
+	var created int64
+	err := s.pool.QueryRow(ctx, statBlob, string(room), sha256).Scan(&b.Size, &b.Type, &created)
+	if err != nil {
+		return chat.Blob{}, fmt.Errorf("chat/postgres: stat blob %s in %s: %w", sha256, room, dbError(err))
+	}
+	b.CreatedAt = time.UnixMicro(created).UTC()
+	return b, nil
 }

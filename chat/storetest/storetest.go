@@ -1145,10 +1145,15 @@ func blobRoundTripAndRoomScope(t *testing.T, s chat.Store) {
 		if got.SHA256 != b.SHA256 || got.Size != b.Size || got.Type != b.Type || got.CreatedAt.IsZero() {
 			t.Errorf("OpenBlob(%s, %s) = %+v, want %+v with a creation time", room, b.SHA256[:8], got, b)
 		}
+		if st, err := s.StatBlob(ctx, room, b.SHA256); err != nil || st != got {
+			t.Errorf("StatBlob(%s, %s) = %+v, %v; want %+v, nil (what OpenBlob said)", room, b.SHA256[:8], st, err, got)
+		}
 	}
 	mustOpen("r1")
 	_, _, err := s.OpenBlob(ctx, "r2", b.SHA256)
 	checkErr(t, "OpenBlob(r2, a blob only r1 holds)", err, chat.ErrNotFound)
+	_, err = s.StatBlob(ctx, "r2", b.SHA256)
+	checkErr(t, "StatBlob(r2, a blob only r1 holds)", err, chat.ErrNotFound)
 	if err := s.PutBlob(ctx, "r2", b, bytes.NewReader(content)); err != nil {
 		t.Fatalf("PutBlob(r2, the same blob) = %v, want nil", err)
 	}
@@ -1162,6 +1167,8 @@ func blobRoundTripAndRoomScope(t *testing.T, s chat.Store) {
 	}
 	_, _, err = s.OpenBlob(ctx, "r1", blobOf([]byte("never put"), "").SHA256)
 	checkErr(t, "OpenBlob(r1, a blob never put)", err, chat.ErrNotFound)
+	_, err = s.StatBlob(ctx, "r1", blobOf([]byte("never put"), "").SHA256)
+	checkErr(t, "StatBlob(r1, a blob never put)", err, chat.ErrNotFound)
 	err = s.PutBlob(ctx, "nowhere", b, bytes.NewReader(content))
 	checkErr(t, "PutBlob(nowhere)", err, chat.ErrNotFound)
 }
