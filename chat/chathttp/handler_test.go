@@ -372,6 +372,9 @@ func TestAttachments(t *testing.T) {
 	other := e.mustRoom(judge)
 	o := e.upload(other, judge, "secret.txt", []byte("别的房间的文件"))
 	want(t, "fetching another room's file through this room", e.do("GET", "/api/v1/rooms/"+room+"/files/"+o.SHA256, police, nil), 404, "not_found")
+	e.unchanged(room, func() {
+		want(t, "posting another room's file", e.do("POST", "/api/v1/rooms/"+room+"/messages", police, map[string]any{"kind": "file", "payload": o}), 400, "invalid")
+	})
 	want(t, "too large", e.doBytes("POST", "/api/v1/rooms/"+room+"/files?name=big.bin", police, "application/octet-stream", make([]byte, 2048)), 413, "file_too_large")
 	want(t, "no name", e.doBytes("POST", "/api/v1/rooms/"+room+"/files", police, "text/plain", []byte("x")), 400, "invalid")
 	want(t, "observer-less judge uploads to a room not theirs", e.doBytes("POST", "/api/v1/rooms/"+room+"/files?name=a", judge, "text/plain", []byte("x")), 404, "not_found")
