@@ -128,9 +128,6 @@ type Store interface {
 	RevokeSession(ctx context.Context, session string, at time.Time, rec audit.Record) error
 	// SessionActive reports whether a session exists and is not revoked.
 	SessionActive(ctx context.Context, session string) (bool, error)
-	// SessionsActive answers SessionActive for many sessions in one read: the
-	// map holds true for each of sessions that is active (and nothing else).
-	SessionsActive(ctx context.Context, sessions []string) (map[string]bool, error)
 
 	// SigningKey returns the stored key named name, storing generate() first when
 	// there is none; nodes racing at first start all end up with the one stored.

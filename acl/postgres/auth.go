@@ -25,11 +25,10 @@ const (
 			locked_until = CASE WHEN locked_until <= $1 THEN NULL ELSE locked_until END
 		WHERE id = $2`
 
-	insertSession  = `INSERT INTO acl_sessions (id, user_id, created_at) VALUES ($1, $2, $3)`
-	revokeSession  = `UPDATE acl_sessions SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`
-	sessionActive  = `SELECT revoked_at IS NULL FROM acl_sessions WHERE id = $1`
-	sessionsActive = `SELECT id FROM acl_sessions WHERE id = ANY($1::text[]) AND revoked_at IS NULL`
-	lockSession    = `SELECT revoked_at FROM acl_sessions WHERE id = $1 FOR NO KEY UPDATE`
+	insertSession = `INSERT INTO acl_sessions (id, user_id, created_at) VALUES ($1, $2, $3)`
+	revokeSession = `UPDATE acl_sessions SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`
+	sessionActive = `SELECT revoked_at IS NULL FROM acl_sessions WHERE id = $1`
+	lockSession   = `SELECT revoked_at FROM acl_sessions WHERE id = $1 FOR NO KEY UPDATE`
 
 	insertToken = `INSERT INTO acl_refresh_tokens (hash, session_id, user_id, issued_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)`
@@ -303,25 +302,4 @@ func (s *Store) SigningKey(ctx context.Context, name string, generate func() ([]
 		return nil, fmt.Errorf("acl/postgres: signing key %q: commit: %w", name, err)
 	}
 	return key, nil
-}
-
-// SessionsActive returns which of sessions exist and are not revoked.
-func (s *Store) SessionsActive(ctx context.Context, sessions []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, sessionsActive, sessions)
-	if err != nil {
-		return nil, fmt.Errorf("acl/postgres: sessions: %w", err)
-	}
-	defer rows.Close()
-	active := make(map[string]bool, len(sessions))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("acl/postgres: sessions: %w", err)
-		}
-		active[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("acl/postgres: sessions: %w", err)
-	}
-	return active, nil
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,7 +26,6 @@ const (
 	insertSession        = `INSERT INTO acl_sessions (id, user_id, created_at) VALUES (?, ?, ?)`
 	revokeSession        = `UPDATE acl_sessions SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`
 	sessionActive        = `SELECT revoked_at IS NULL FROM acl_sessions WHERE id = ?`
-	sessionsActive       = `SELECT id FROM acl_sessions WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL`
 	selectSessionRevoked = `SELECT revoked_at FROM acl_sessions WHERE id = ?`
 
 	insertToken = `INSERT INTO acl_refresh_tokens (hash, session_id, user_id, issued_at, expires_at)
@@ -301,29 +299,4 @@ func (s *Store) SigningKey(ctx context.Context, name string, generate func() ([]
 		return nil, fmt.Errorf("acl/sqlite: signing key %q: commit: %w", name, err)
 	}
 	return key, nil
-}
-
-// SessionsActive returns which of sessions exist and are not revoked.
-func (s *Store) SessionsActive(ctx context.Context, sessions []string) (map[string]bool, error) {
-	ids, err := json.Marshal(sessions)
-	if err != nil {
-		return nil, fmt.Errorf("acl/sqlite: sessions: %w", err)
-	}
-	rows, err := s.db.Read.QueryContext(ctx, sessionsActive, string(ids))
-	if err != nil {
-		return nil, fmt.Errorf("acl/sqlite: sessions: %w", err)
-	}
-	defer rows.Close()
-	active := make(map[string]bool, len(sessions))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("acl/sqlite: sessions: %w", err)
-		}
-		active[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("acl/sqlite: sessions: %w", err)
-	}
-	return active, nil
 }

@@ -182,11 +182,6 @@ func wantActive(t *testing.T, s acl.Store, session string, want bool) {
 	if err != nil || got != want {
 		t.Errorf("SessionActive(%q) = %v, %v; want %v, nil", session, got, err, want)
 	}
-	// The batched read agrees, and leaves out a session that does not exist.
-	m, err := s.SessionsActive(t.Context(), []string{session, "no-such-session"})
-	if err != nil || m[session] != want || m["no-such-session"] || (!want && len(m) != 0) {
-		t.Errorf("SessionsActive(%q, no-such-session) = %v, %v; want %s active: %v, nil", session, m, err, session, want)
-	}
 }
 
 // mustEntries returns the whole of stream and checks that it verifies.

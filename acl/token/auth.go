@@ -127,7 +127,6 @@ type Auth struct {
 	cfg    AuthConfig
 	now    func() time.Time
 	cache  *sessionCache
-	reads  *sessionReads // batches the session checks' store reads
 
 	dummyOnce sync.Once
 	dummy     string // a hash of a random password, for unknown usernames
@@ -137,7 +136,7 @@ type Auth struct {
 // (zero fields default) and reading the time from now.
 func NewAuth(store acl.Store, issuer *Issuer, cfg AuthConfig, now func() time.Time) *Auth {
 	cfg = cfg.withDefaults()
-	return &Auth{store: store, issuer: issuer, cfg: cfg, now: now, cache: newSessionCache(cfg.SessionCacheTTL), reads: newSessionReads(store)}
+	return &Auth{store: store, issuer: issuer, cfg: cfg, now: now, cache: newSessionCache(cfg.SessionCacheTTL)}
 }
 
 // dummyHash returns a hash with the configured parameters that no password

@@ -47,7 +47,7 @@ func (a *Auth) CheckSession(ctx context.Context, s acl.Subject) error {
 		if s.Bot && s.Session == "" {
 			active, err = a.botActive(ctx, s.User)
 		} else {
-			active, err = a.reads.active(ctx, s.Session)
+			active, err = a.store.SessionActive(ctx, s.Session)
 		}
 		if err != nil {
 			return fmt.Errorf("token: check session: %w", err)
