@@ -373,3 +373,25 @@ func ReadBlob(b chat.Blob, content io.Reader) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// Rows is what both drivers' result sets offer (pgx.Rows and *sql.Rows), for
+// scans that do not depend on the dialect. The caller closes the rows.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanRoomHeads reads (room, head) rows, as MemberHeads selects them.
+func ScanRoomHeads(rows Rows) ([]chat.RoomHead, error) {
+	var out []chat.RoomHead
+	for rows.Next() {
+		var room string
+		var head int64
+		if err := rows.Scan(&room, &head); err != nil {
+			return nil, err
+		}
+		out = append(out, chat.RoomHead{Room: chat.RoomID(room), Head: chat.Seq(head)})
+	}
+	return out, rows.Err()
+}

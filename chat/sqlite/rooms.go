@@ -161,16 +161,8 @@ func (s *Store) MemberHeads(ctx context.Context, user acl.UserID) ([]chat.RoomHe
 		return nil, fmt.Errorf("chat/sqlite: heads of %s: %w", user, err)
 	}
 	defer rows.Close()
-	var out []chat.RoomHead
-	for rows.Next() {
-		var room string
-		var head int64
-		if err := rows.Scan(&room, &head); err != nil {
-			return nil, fmt.Errorf("chat/sqlite: heads of %s: %w", user, err)
-		}
-		out = append(out, chat.RoomHead{Room: chat.RoomID(room), Head: chat.Seq(head)})
-	}
-	if err := rows.Err(); err != nil {
+	out, err := chatsql.ScanRoomHeads(rows)
+	if err != nil {
 		return nil, fmt.Errorf("chat/sqlite: heads of %s: %w", user, err)
 	}
 	return out, nil
