@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"caseroom/acl"
 )
@@ -387,6 +388,11 @@ func (h *Hub) memberships(ctx context.Context, user acl.UserID) ([]RoomHead, err
 	heads, err := h.store.MemberHeads(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("chat: memberships of %s: %w", user, err)
+	}
+	// Every session keeps its rooms' ids for as long as it lives: one copy of
+	// each id, shared by all, not one per session.
+	for i := range heads {
+		heads[i].Room = unique.Make(heads[i].Room).Value()
 	}
 	return heads, nil
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto/sha256"
 	"slices"
 	"sync"
 	"time"
@@ -17,10 +18,12 @@ const maxVerified = 1 << 16
 // Within that window a full check gives the same answer (a later time cannot
 // make an issue or not-before time invalid); a clock that went back makes the
 // entry useless rather than wrong. Revocation is not the Issuer's business:
-// Auth.CheckSession asks about the session on every request.
+// Auth.CheckSession asks about the session on every request. Tokens are
+// remembered by their SHA-256, not their text: a token is some 400 bytes, and
+// every open socket's is remembered.
 type verifiedCache struct {
 	mu sync.Mutex
-	m  map[string]verifiedToken // guarded by mu
+	m  map[[sha256.Size]byte]verifiedToken // guarded by mu
 }
 
 type verifiedToken struct {
@@ -31,7 +34,7 @@ type verifiedToken struct {
 
 func (c *verifiedCache) get(token string, now time.Time) (acl.Subject, bool) {
 	c.mu.Lock()
-	v, ok := c.m[token]
+	v, ok := c.m[sha256.Sum256([]byte(token))]
 	c.mu.Unlock()
 	if !ok || now.Before(v.from) || !now.Before(v.until) {
 		return acl.Subject{}, false
@@ -46,7 +49,7 @@ func (c *verifiedCache) put(token string, s acl.Subject, now, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]verifiedToken{}
+		c.m = map[[sha256.Size]byte]verifiedToken{}
 	}
 	if len(c.m) >= maxVerified {
 		for k, v := range c.m {
@@ -58,5 +61,5 @@ func (c *verifiedCache) put(token string, s acl.Subject, now, until time.Time) {
 			clear(c.m)
 		}
 	}
-	c.m[token] = verifiedToken{s: s, from: now, until: until}
+	c.m[sha256.Sum256([]byte(token))] = verifiedToken{s: s, from: now, until: until}
 }

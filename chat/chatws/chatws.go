@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -103,6 +104,8 @@ type handler struct {
 
 	limitsMu sync.Mutex
 	limits   map[acl.UserID]*bucket // guarded by limitsMu; one per user with sockets here
+
+	setup *setupPool
 }
 
 // NewHandler returns the handler of GET /api/v1/ws. verify turns an access
@@ -110,7 +113,7 @@ type handler struct {
 // CloseTokenExpired, any other with CloseUnauthorized.
 func NewHandler(hub *chat.Hub, svc Service, verify func(ctx context.Context, token string) (acl.Subject, error), opts Options, log *slog.Logger) http.Handler {
 	opts.defaults()
-	return &handler{hub: hub, svc: svc, verify: verify, opts: opts, log: log, limits: map[acl.UserID]*bucket{}}
+	return &handler{hub: hub, svc: svc, verify: verify, opts: opts, log: log, limits: map[acl.UserID]*bucket{}, setup: newSetupPool()}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +122,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var who *acl.Subject
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		s, err := h.verify(r.Context(), tok)
+		var s acl.Subject
+		var err error
+		h.setup.run(func() { s, err = h.verify(r.Context(), tok) })
 		if !ok || err != nil {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
@@ -128,7 +133,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		who = &s
 	}
-	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w}
+	c, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.opts.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -142,14 +148,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	c.SetReadLimit(MaxClientFrame)
-	// The socket outlives the request: its cancellation is ours, not the
-	// HTTP server's.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer func() {
-		if !handedOff {
-			cancel()
-		}
-	}()
+	// The socket outlives the request, so its context keeps the request's
+	// values (the request id for logs) but not its cancellation; nor has it
+	// one of its own: a cancellable context held by every idle socket costs
+	// its Done channel and the registrations reads made on it. Whatever ends
+	// the socket closes its connection, which ends any read or write.
+	ctx := context.WithoutCancel(r.Context())
 
 	hello, code, reason := h.hello(ctx, c, who != nil)
 	switch {
@@ -159,19 +163,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case hello == nil: // the peer left or timed out before its hello
 		return
 	}
-	if who == nil {
-		s, err := h.verify(ctx, hello.Token)
-		switch {
-		case errors.Is(err, acl.ErrTokenExpired):
-			c.Close(CloseTokenExpired, "token expired")
-			return
-		case err != nil:
-			c.Close(CloseUnauthorized, "unauthorized")
-			return
+	// The token check and the join run on a setup worker (setupPool says why).
+	var sess *chat.Session
+	var verr error
+	h.setup.run(func() {
+		if who == nil {
+			s, err := h.verify(ctx, hello.Token)
+			if err != nil {
+				verr = err
+				return
+			}
+			who = &s
 		}
-		who = &s
+		sess, err = h.hub.Join(ctx, *who, hello.Since)
+	})
+	switch {
+	case errors.Is(verr, acl.ErrTokenExpired):
+		c.Close(CloseTokenExpired, "token expired")
+		return
+	case verr != nil:
+		c.Close(CloseUnauthorized, "unauthorized")
+		return
 	}
-	sess, err := h.hub.Join(ctx, *who, hello.Since)
 	if err != nil {
 		if errors.Is(err, chat.ErrHubClosed) {
 			c.Close(websocket.StatusGoingAway, "server stopping")
@@ -182,47 +195,45 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The connection is hijacked: this handler returns, and with it the
-	// request, its headers and the deep stack the upgrade, the hello and the
-	// join grew; the socket goes on in one small goroutine, its reader, and
-	// a writer that runs only while there is something to send.
+	// request and its headers; the socket goes on in one small goroutine, its
+	// reader, and a writer that runs only while there is something to send.
 	handedOff = true
-	k := h.start(ctx, cancel, c, sess, *who)
+	k := h.start(ctx, c, sb.out, sess, *who)
 	go k.read()
 }
 
 // A socket is an established connection: its session, its writer and its
 // heartbeat. Its one goroutine is the reader.
 type socket struct {
-	h      *handler
-	ctx    context.Context // carries the subject, for client frames
-	cancel context.CancelFunc
-	c      *websocket.Conn
-	sess   *chat.Session
-	user   acl.UserID
-	lim    *bucket
-	hb     *time.Timer
-	w      *writer
+	h    *handler
+	ctx  context.Context // carries the subject, for client frames
+	c    *websocket.Conn
+	sess *chat.Session
+	user acl.UserID
+	lim  *bucket
+	hb   *time.Timer
+	w    *writer
 }
 
 // start sets up an established socket, on the handler's goroutine, so that
 // the reader's goroutine starts with nothing but its loop.
-func (h *handler) start(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, sess *chat.Session, who acl.Subject) *socket {
-	k := &socket{h: h, ctx: acl.WithSubject(ctx, who), cancel: cancel, c: c, sess: sess, user: who.User, lim: h.limiter(who.User)}
+func (h *handler) start(ctx context.Context, c *websocket.Conn, out *connWriter, sess *chat.Session, who acl.Subject) *socket {
+	k := &socket{h: h, ctx: acl.WithSubject(ctx, who), c: c, sess: sess, user: who.User, lim: h.limiter(who.User)}
+	k.w = &writer{h: h, ctx: ctx, c: c, out: out, sess: sess}
 	// Heartbeat: one timer per connection, whose goroutine lives only for a ping.
 	k.hb = time.AfterFunc(time.Hour, func() {
 		pctx, pcancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
 		defer pcancel()
 		if err := c.Ping(pctx); err != nil {
-			cancel() // no pong in time: the peer is gone
+			k.w.gone.Store(true) // no pong in time: the peer is gone
 			c.CloseNow()
 			return
 		}
-		if ctx.Err() == nil {
+		if !k.w.gone.Load() {
 			k.hb.Reset(h.opts.PingInterval)
 		}
 	})
 	k.hb.Reset(h.opts.PingInterval) // after k.hb is set, which the callback reads
-	k.w = &writer{h: h, ctx: ctx, c: c, sess: sess}
 	k.w.dog = time.AfterFunc(time.Hour, func() { c.CloseNow() })
 	k.w.dog.Stop()
 	sess.OnWake(k.w.wake)
@@ -231,15 +242,22 @@ func (h *handler) start(ctx context.Context, cancel context.CancelFunc, c *webso
 
 // read is the socket's goroutine: it handles client frames until the socket
 // closes (from either side, or because the writer ended it), then takes the
-// session out of the hub. It is kept shallow (the setup ran in start): the
-// runtime starts every new goroutine with the average stack in use, and with
-// thousands of idle readers that average is theirs.
+// session out of the hub. Where it waits it is kept shallow — the setup ran in
+// start, each frame is handled in a call of its own, reads take no context —
+// because the runtime starts every new goroutine with the average stack in
+// use, and with thousands of idle readers that average is theirs.
 func (k *socket) read() {
-	k.readLoop()
+	for {
+		typ, b, err := k.c.Read(context.Background())
+		if err != nil {
+			break // closed by either side; an oversized frame closes with 1009
+		}
+		k.handle(typ, b)
+	}
+	k.w.gone.Store(true)
 	k.hb.Stop()
 	k.w.dog.Stop()
 	k.sess.Close()
-	k.cancel()
 	k.c.CloseNow()
 	k.h.release(k.user)
 }
@@ -279,44 +297,35 @@ func (h *handler) hello(ctx context.Context, c *websocket.Conn, headerAuth bool)
 	return hello, 0, ""
 }
 
-// readLoop handles client frames until the socket fails or closes. Each frame
-// that cannot be taken gets an error frame and changes nothing.
-func (k *socket) readLoop() {
-	h, ctx, c, sess, lim := k.h, k.ctx, k.c, k.sess, k.lim
-	for {
-		// Read without a context: a Done channel would cost a registration
-		// held for as long as the socket is idle. Whatever ends the socket
-		// closes the connection, which ends the read.
-		typ, b, err := c.Read(context.Background())
-		if err != nil {
-			return // closed by either side; an oversized frame closes with 1009
+// handle takes one client frame. A frame that cannot be taken gets an error
+// frame and changes nothing.
+func (k *socket) handle(typ websocket.MessageType, b []byte) {
+	h, ctx, sess := k.h, k.ctx, k.sess
+	if !k.lim.take(time.Now()) {
+		sess.Send(encode(ErrorFrame{Type: "error", Code: CodeRateLimited, Message: "too many frames; this one was not processed"}))
+		return
+	}
+	if typ != websocket.MessageText {
+		sess.Send(encode(ErrorFrame{Type: "error", Code: CodeBadFrame, Message: "frames are JSON text messages"}))
+		return
+	}
+	f, err := DecodeClientFrame(b)
+	if err != nil {
+		sess.Send(errorFrame(h.log, ctx, "", err))
+		return
+	}
+	switch f := f.(type) {
+	case *Ping:
+		sess.Send(pong)
+	case *Hello:
+		sess.Send(encode(ErrorFrame{Type: "error", Code: CodeUnexpectedHello, Message: "hello is only the first frame", Frame: FrameHello}))
+	case *Typing:
+		if err := h.svc.Typing(ctx, f.Room); err != nil {
+			sess.Send(errorFrame(h.log, ctx, FrameTyping, err))
 		}
-		if !lim.take(time.Now()) {
-			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeRateLimited, Message: "too many frames; this one was not processed"}))
-			continue
-		}
-		if typ != websocket.MessageText {
-			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeBadFrame, Message: "frames are JSON text messages"}))
-			continue
-		}
-		f, err := DecodeClientFrame(b)
-		if err != nil {
-			sess.Send(errorFrame(h.log, ctx, "", err))
-			continue
-		}
-		switch f := f.(type) {
-		case *Ping:
-			sess.Send(pong)
-		case *Hello:
-			sess.Send(encode(ErrorFrame{Type: "error", Code: CodeUnexpectedHello, Message: "hello is only the first frame", Frame: FrameHello}))
-		case *Typing:
-			if err := h.svc.Typing(ctx, f.Room); err != nil {
-				sess.Send(errorFrame(h.log, ctx, FrameTyping, err))
-			}
-		case *Read:
-			if _, err := h.svc.MarkRead(ctx, f.Room, f.Seq); err != nil {
-				sess.Send(errorFrame(h.log, ctx, FrameRead, err))
-			}
+	case *Read:
+		if _, err := h.svc.MarkRead(ctx, f.Room, f.Seq); err != nil {
+			sess.Send(errorFrame(h.log, ctx, FrameRead, err))
 		}
 	}
 }
@@ -353,16 +362,19 @@ func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) 
 
 // A writer writes one socket's frames. It has no goroutine while the session
 // has nothing to send: wake starts one, which drains the session, coalescing
-// queued frames, and ends when nothing is left. Each write is bounded by one
-// timer per socket (dog), reset for each write, that closes the socket when a
-// write hangs — not a context with a deadline (an allocation and a timer) per
-// write.
+// queued frames, and ends when nothing is left. What one drain writes goes
+// out in as few system calls as the buffer allows (out). Each write is
+// bounded by one timer per socket (dog), reset for each write, that closes
+// the socket when a write hangs — not a context with a deadline (an
+// allocation and a timer) per write.
 type writer struct {
 	h    *handler
 	ctx  context.Context
 	c    *websocket.Conn
+	out  *connWriter // under c's bufio.Writer
 	sess *chat.Session
 	dog  *time.Timer
+	gone atomic.Bool // the reader ended or a ping went unanswered: the peer is gone
 
 	mu      sync.Mutex
 	running bool // a drain goroutine is on
@@ -409,8 +421,18 @@ func (w *writer) drain() {
 	}
 }
 
-// flush writes everything the session has now.
-func (w *writer) flush() error {
+// flush writes everything the session has now. The WebSocket messages it
+// writes collect in out's buffer and go out together, when the buffer is full
+// and at the end.
+func (w *writer) flush() (err error) {
+	w.out.hold()
+	defer func() {
+		w.dog.Reset(w.h.opts.WriteTimeout)
+		if e := w.out.send(true); err == nil {
+			err = e
+		}
+		w.dog.Stop()
+	}()
 	for {
 		frames, err := w.sess.TryNext(w.ctx)
 		if err != nil || len(frames) == 0 {
@@ -442,7 +464,7 @@ func (w *writer) close(err error) {
 		c.Close(CloseRevoked, "session revoked")
 	case errors.Is(err, chat.ErrHubClosed):
 		c.Close(websocket.StatusGoingAway, "server stopping")
-	case w.ctx.Err() != nil, errors.Is(err, chat.ErrSessionEnded):
+	case w.gone.Load(), errors.Is(err, chat.ErrSessionEnded):
 		c.CloseNow() // the peer went away or a write failed: nothing to tell it
 	default:
 		c.Close(websocket.StatusInternalError, "internal error")
@@ -455,12 +477,81 @@ func (w *writer) write(msg []byte) error {
 	// socket closes the connection, which ends a write under way. A context
 	// with a Done channel would cost a registration per write.
 	err := w.c.Write(context.Background(), websocket.MessageText, msg)
+	if err == nil && w.out.held() >= maxHeld {
+		err = w.out.send(false)
+	}
 	w.dog.Stop()
 	return err
 }
 
-// batchBufs are the buffers coalesced messages are built in, shared by all
-// sockets: an idle socket holds none.
+// maxHeld is how many bytes a drain collects before it writes them out.
+const maxHeld = 64 << 10
+
+// A connWriter is what coder/websocket's bufio.Writer writes to, the socket's
+// connection. While a drain runs it holds a buffer from a pool shared by all
+// sockets, and the frames written meanwhile — the drain's, and any control
+// frame the reader answers with (a pong, a close) — collect in it until send;
+// otherwise writes go straight to the connection. So an idle socket holds no
+// write buffer (coder's own is tiny: socketWriteBuffer), and a drain that
+// writes several messages makes one system call, not one per message.
+type connWriter struct {
+	conn net.Conn
+	mu   sync.Mutex
+	buf  *bytes.Buffer // non-nil while held
+}
+
+func (o *connWriter) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.buf != nil {
+		return o.buf.Write(p)
+	}
+	return o.conn.Write(p)
+}
+
+// hold starts collecting writes.
+func (o *connWriter) hold() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.buf == nil {
+		o.buf = batchBufs.Get().(*bytes.Buffer)
+		o.buf.Reset()
+	}
+}
+
+// held returns how many bytes wait to be sent.
+func (o *connWriter) held() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.buf == nil {
+		return 0
+	}
+	return o.buf.Len()
+}
+
+// send writes what was collected; with release, later writes go straight to
+// the connection again and the buffer goes back to the pool.
+func (o *connWriter) send(release bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b := o.buf
+	if b == nil {
+		return nil
+	}
+	var err error
+	if b.Len() > 0 {
+		_, err = o.conn.Write(b.Bytes())
+		b.Reset()
+	}
+	if release {
+		o.buf = nil
+		putBatchBuf(b)
+	}
+	return err
+}
+
+// batchBufs are the buffers coalesced messages are built in and drains
+// collect their writes in, shared by all sockets: an idle socket holds none.
 var batchBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeBatch writes frames as one message, a JSON array.
@@ -476,10 +567,14 @@ func writeBatch(w *writer, frames [][]byte) error {
 	}
 	buf.WriteByte(']')
 	err := w.write(buf.Bytes())
-	if buf.Cap() <= 256<<10 { // a burst's big buffer is not kept
-		batchBufs.Put(buf)
-	}
+	putBatchBuf(buf)
 	return err
+}
+
+func putBatchBuf(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 { // a burst's big buffer is not kept
+		batchBufs.Put(b)
+	}
 }
 
 // batch returns how many of frames go into the next message: as many as fit
@@ -495,23 +590,28 @@ func batch(frames [][]byte, max int) int {
 }
 
 // Buffer sizes of an established socket. net/http hands a hijacked
-// connection a 4 KiB reader and a 4 KiB writer, held for the socket's life;
-// client frames are small and most server frames fit in 2 KiB (a larger one
-// costs a second write system call, a coalesced batch is written through), so
-// smaller buffers save about 5 KiB per idle socket.
+// connection a 4 KiB reader and a 4 KiB writer, held for the socket's life.
+// Client frames are small (a larger one, such as a hello with many rooms,
+// takes a few more read system calls), and coder/websocket's writer only
+// needs room for a control frame with its header: the messages a drain writes
+// collect in a pooled buffer (connWriter). So an idle socket holds 768 bytes
+// of buffers instead of 8 KiB.
 const (
-	socketReadBuffer  = 1 << 10
-	socketWriteBuffer = 2 << 10
+	socketReadBuffer  = 512
+	socketWriteBuffer = 256
 )
 
 // smallBuffers is the ResponseWriter given to websocket.Accept: its Hijack
 // swaps net/http's buffers for smaller ones, keeping any bytes the client sent
-// after the upgrade request.
-type smallBuffers struct{ http.ResponseWriter }
+// after the upgrade request, and puts a connWriter (out) under the writer.
+type smallBuffers struct {
+	http.ResponseWriter
+	out *connWriter
+}
 
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -530,7 +630,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn.Close()
 		return nil, nil, err
 	}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
+	w.out = &connWriter{conn: conn}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, socketWriteBuffer)), nil
 }
 
 // A bucket is a token bucket: rate tokens a second up to burst.

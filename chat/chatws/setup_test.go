@@ -1,0 +1,103 @@
+package chatws
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The pool runs every job, never more than setupWorkers at once, and its
+// workers end once idle — and a later job starts one again.
+func TestSetupPoolBoundsAndEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newSetupPool()
+		var on, most, ran atomic.Int32
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 3 * setupWorkers {
+			wg.Go(func() {
+				p.run(func() {
+					n := on.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					<-release
+					on.Add(-1)
+					ran.Add(1)
+				})
+			})
+		}
+		synctest.Wait()
+		if got := on.Load(); got != setupWorkers {
+			t.Fatalf("%d jobs ran at once with more waiting, want %d", got, setupWorkers)
+		}
+		close(release)
+		wg.Wait()
+		if ran.Load() != 3*setupWorkers || most.Load() != setupWorkers {
+			t.Fatalf("ran %d jobs (want %d), at most %d at once (want %d)", ran.Load(), 3*setupWorkers, most.Load(), setupWorkers)
+		}
+		time.Sleep(setupIdle + time.Second)
+		synctest.Wait()
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if running != 0 {
+			t.Fatalf("%d workers still running after %v idle", running, setupIdle)
+		}
+		done := false
+		p.run(func() { done = true })
+		if !done {
+			t.Fatal("a job after the workers ended did not run")
+		}
+		time.Sleep(setupIdle + time.Second) // its worker ends too
+	})
+}
+
+// countingConn counts the writes that reach the connection.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+	buf    bytes.Buffer
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	return c.buf.Write(p)
+}
+
+// While held, writes collect and go out in one write at send; released, they
+// go straight through.
+func TestConnWriterHoldsUntilSend(t *testing.T) {
+	conn := &countingConn{}
+	o := &connWriter{conn: conn}
+	o.Write([]byte("a"))
+	if conn.writes != 1 {
+		t.Fatalf("an unheld write made %d writes, want 1", conn.writes)
+	}
+	o.hold()
+	o.Write([]byte("b"))
+	o.Write([]byte("c"))
+	if conn.writes != 1 || o.held() != 2 {
+		t.Fatalf("held writes reached the connection: %d writes, %d bytes held", conn.writes, o.held())
+	}
+	if err := o.send(false); err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("d"))
+	if err := o.send(true); err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("e"))
+	if conn.writes != 4 || conn.buf.String() != "abcde" {
+		t.Fatalf("writes %d, bytes %q; want 4 writes of abcde (a, bc, d, e)", conn.writes, conn.buf.String())
+	}
+	if err := o.send(true); err != nil || conn.writes != 4 {
+		t.Fatalf("send with nothing held: err %v, writes %d", err, conn.writes)
+	}
+}
