@@ -255,7 +255,11 @@ func (s *Store) RevokeSession(ctx context.Context, session string, at time.Time,
 // session is not active, and not an error.
 func (s *Store) SessionActive(ctx context.Context, session string) (bool, error) {
 	var active bool
-	err := s.db.Read.QueryRowContext(ctx, sessionActive, session).Scan(&active)
+	st, err := s.db.Prepared(ctx, s.db.Read, sessionActive) // asked on every request: kept prepared
+	if err != nil {
+		return false, fmt.Errorf("acl/sqlite: session %s: %w", session, err)
+	}
+	err = st.QueryRowContext(ctx, session).Scan(&active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -35,6 +35,11 @@ const (
 
 	advanceHead = `UPDATE chat_rooms SET head_seq = ?, head_hash = ?, last_at = ? WHERE id = ?`
 
+	// Each entry of a batch in a savepoint of its own.
+	savepointEntry = `SAVEPOINT entry`
+	releaseEntry   = `RELEASE entry`
+	rollbackEntry  = `ROLLBACK TO entry`
+
 	// A member added again keeps their since, and their role unless one is given (?6).
 	upsertMember = `INSERT INTO chat_members (room, user_id, unit, role, since) VALUES (?1, ?2, ?3, ?4, ?5)
 	ON CONFLICT (room, user_id) DO UPDATE SET role = excluded.role WHERE ?6`
@@ -100,17 +105,17 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 	stored := make([]chat.Message, len(batch))
 	err = nil
 	for i, p := range batch {
-		if _, err = tx.ExecContext(ctx, "SAVEPOINT entry"); err != nil {
+		if _, err = tx.ExecContext(ctx, savepointEntry); err != nil {
 			break
 		}
 		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead, p.Want)
 		if p.Err != nil {
 			p.Err = fmt.Errorf("chat/sqlite: append to %s: %w", p.M.Room, p.Err)
-			if _, err = tx.ExecContext(ctx, "ROLLBACK TO entry"); err != nil {
+			if _, err = tx.ExecContext(ctx, rollbackEntry); err != nil {
 				break
 			}
 		}
-		if _, err = tx.ExecContext(ctx, "RELEASE entry"); err != nil {
+		if _, err = tx.ExecContext(ctx, releaseEntry); err != nil {
 			break
 		}
 	}
@@ -165,7 +170,7 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq,
 // appendEntry appends a copy of m to its room in tx and applies its effect. It
 // returns the entry as stored, or the entry stored earlier under m's client id
 // and dup; then it has written nothing.
-func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
+func appendEntry(ctx context.Context, tx *writeTx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
 	e := *m
 	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
@@ -226,7 +231,7 @@ func appendEntry(ctx context.Context, tx *sql.Tx, m *chat.Message, ifHead chat.S
 
 // insertEntry inserts e and makes it its room's head. It reports false, having
 // written nothing, when e's sender already used e's client id in the room.
-func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error) {
+func insertEntry(ctx context.Context, tx *writeTx, e *chat.Message) (bool, error) {
 	res, err := tx.ExecContext(ctx, insertMessage, string(e.Room), int64(e.Seq), string(e.Kind),
 		string(e.Sender), string(e.SenderUnit), nullString(e.ClientID), int64(e.ReplyTo),
 		chatsql.EncodeMentions(e.Mentions), e.Body, nullText(e.Payload), int64(e.Target),
@@ -246,7 +251,7 @@ func insertEntry(ctx context.Context, tx *sql.Tx, e *chat.Message) (bool, error)
 
 // applyEffect makes the change e records: members, units, the room's name or
 // state, or the derived fields of the entry an edit or retraction is about.
-func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef chatsql.Effect) error {
+func applyEffect(ctx context.Context, tx *writeTx, e *chat.Message, ef chatsql.Effect) error {
 	room := string(e.Room)
 	switch e.Kind {
 	case chat.RoomCreate, chat.MemberAdd:
@@ -313,7 +318,7 @@ func applyEffect(ctx context.Context, tx *sql.Tx, e *chat.Message, ef chatsql.Ef
 
 // byClientID returns the entry e's sender stored under e's client id in e's
 // room, or chat.ErrNotFound.
-func byClientID(ctx context.Context, tx *sql.Tx, e *chat.Message) (chat.Message, error) {
+func byClientID(ctx context.Context, tx *writeTx, e *chat.Message) (chat.Message, error) {
 	m, err := scanMessage(tx.QueryRowContext(ctx, selectByClientID, string(e.Room), string(e.Sender), e.ClientID))
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("read entry of client id %q: %w", e.ClientID, dbError(err))

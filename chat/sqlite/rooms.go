@@ -120,7 +120,12 @@ func (s *Store) RoomAccess(ctx context.Context, id chat.RoomID, user acl.UserID)
 		unit, role sql.NullString
 		since      sql.NullInt64
 	)
-	err := s.db.Read.QueryRowContext(ctx, selectRoomAccess, string(id), string(user)).Scan(&r.id, &r.kind, &r.name, &r.ownerUnit,
+	// Asked for nearly every request: kept prepared.
+	st, err := s.db.Prepared(ctx, s.db.Read, selectRoomAccess)
+	if err != nil {
+		return chat.Room{}, chat.Membership{}, fmt.Errorf("chat/sqlite: room %s: %w", id, dbError(err))
+	}
+	err = st.QueryRowContext(ctx, string(id), string(user)).Scan(&r.id, &r.kind, &r.name, &r.ownerUnit,
 		&r.region, &r.archived, &r.createdBy, &r.createdAt, &r.head, &r.lastAt, &unit, &role, &since)
 	if err != nil {
 		return chat.Room{}, chat.Membership{}, fmt.Errorf("chat/sqlite: room %s: %w", id, dbError(err))

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -30,8 +31,9 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = ?`
 
 // Store is the chat.Store on SQLite. Its methods are safe for concurrent use.
 type Store struct {
-	db    *sqlitedb.DB
-	group chatsql.Group // appends waiting for their batch
+	db       *sqlitedb.DB
+	group    chatsql.Group // appends waiting for their batch
+	prepared atomic.Bool   // hotWrites are prepared
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -69,12 +71,54 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // begin starts a write transaction on the single writer connection (BEGIN
 // IMMEDIATE). Commit or Rollback must follow before the next write can begin.
-func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+func (s *Store) begin(ctx context.Context) (*writeTx, error) {
+	if !s.prepared.Load() {
+		// Before the transaction: preparing takes the writer connection.
+		if err := s.prepareWrites(ctx); err == nil {
+			s.prepared.Store(true)
+		}
+	}
 	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return tx, nil
+	return &writeTx{Tx: tx, db: s.db}, nil
+}
+
+// hotWrites are the statements of every append, kept prepared on the writer.
+var hotWrites = []string{selectHead, selectByClientID, insertMessage, advanceHead,
+	savepointEntry, releaseEntry, rollbackEntry}
+
+// prepareWrites prepares hotWrites on the writer, once they can be (after the
+// migrations); until then statements are parsed at each use, as any other.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	for _, q := range hotWrites {
+		if _, err := s.db.Prepared(ctx, s.db.Write, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A writeTx is a transaction on the writer connection that runs the
+// statements kept prepared (sqlitedb.DB.Prepared) without parsing them again.
+type writeTx struct {
+	*sql.Tx
+	db *sqlitedb.DB
+}
+
+func (t *writeTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.db.Cached(t.db.Write, query); st != nil {
+		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *writeTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.db.Cached(t.db.Write, query); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
 // dbError turns the driver's errors into chat's: no row and a reference to a
