@@ -90,8 +90,10 @@ func Open(path string) (*DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN, not at the first write
-	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	// The writer is the only connection that changes the file, so in WAL mode
+	// its page cache stays valid from one transaction to the next: a large one
+	// spares it reading back the index pages every append touches.
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=cache_size(-65536)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
@@ -103,7 +105,9 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
 	q.Set("_txlock", "deferred")
-	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// Readers' caches start over after every commit; they read the file
+	// through a memory map instead of a system call per page.
+	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=mmap_size(268435456)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)

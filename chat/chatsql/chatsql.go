@@ -31,6 +31,16 @@ type Effect struct {
 	Archived bool             // RoomArchive
 }
 
+// HasEffect reports whether an entry of kind changes more than the log.
+func HasEffect(k chat.Kind) bool {
+	switch k {
+	case chat.RoomCreate, chat.MemberAdd, chat.MemberRemove, chat.MemberRole, chat.UnitAdd,
+		chat.RoomRename, chat.RoomArchive, chat.Edit, chat.Retract:
+		return true
+	}
+	return false
+}
+
 // decodeEffect decodes the effect of m's kind. Every error wraps chat.ErrInvalid.
 func DecodeEffect(m *chat.Message) (Effect, error) {
 	var ef Effect

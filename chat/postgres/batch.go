@@ -42,29 +42,19 @@ const (
 // be cancelled while it commits the others'.
 const batchTimeout = 30 * time.Second
 
-// hasEffect reports whether an entry of kind changes more than the log.
-func hasEffect(k chat.Kind) bool {
-	switch k {
-	case chat.RoomCreate, chat.MemberAdd, chat.MemberRemove, chat.MemberRole, chat.UnitAdd,
-		chat.RoomRename, chat.RoomArchive, chat.Edit, chat.Retract:
-		return true
-	}
-	return false
-}
-
 // commitBatch answers every pending of batch, in order: runs of entries
 // without an effect in one transaction each, an entry with an effect alone.
 func (s *Store) commitBatch(batch []*chatsql.Pending) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].Ctx), batchTimeout)
 	defer cancel()
 	for i := 0; i < len(batch); {
-		if hasEffect(batch[i].M.Kind) {
+		if chatsql.HasEffect(batch[i].M.Kind) {
 			s.commitOne(ctx, batch[i])
 			i++
 			continue
 		}
 		j := i + 1
-		for j < len(batch) && !hasEffect(batch[j].M.Kind) {
+		for j < len(batch) && !chatsql.HasEffect(batch[j].M.Kind) {
 			j++
 		}
 		if j-i == 1 {

@@ -105,18 +105,33 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 	stored := make([]chat.Message, len(batch))
 	err = nil
 	for i, p := range batch {
-		if _, err = tx.ExecContext(ctx, savepointEntry); err != nil {
-			break
-		}
-		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead, p.Want)
-		if p.Err != nil {
-			p.Err = fmt.Errorf("chat/sqlite: append to %s: %w", p.M.Room, p.Err)
-			if _, err = tx.ExecContext(ctx, rollbackEntry); err != nil {
+		// An entry without an effect writes twice (the entry, then its room's
+		// head) and is refused, if at all, before the first write; so it
+		// needs no savepoint. If one of its writes fails, the batch fails as
+		// a whole and each entry is tried again alone.
+		sp := chatsql.HasEffect(p.M.Kind)
+		if sp {
+			if _, err = tx.ExecContext(ctx, savepointEntry); err != nil {
 				break
 			}
 		}
-		if _, err = tx.ExecContext(ctx, releaseEntry); err != nil {
-			break
+		stored[i], p.Dup, p.Err = appendEntry(ctx, tx, p.M, p.IfHead, p.Want)
+		if p.Err != nil {
+			if !sp && errors.As(p.Err, new(writeError)) {
+				err = p.Err
+				break
+			}
+			p.Err = fmt.Errorf("chat/sqlite: append to %s: %w", p.M.Room, p.Err)
+			if sp {
+				if _, err = tx.ExecContext(ctx, rollbackEntry); err != nil {
+					break
+				}
+			}
+		}
+		if sp {
+			if _, err = tx.ExecContext(ctx, releaseEntry); err != nil {
+				break
+			}
 		}
 	}
 	if err == nil {
@@ -238,16 +253,22 @@ func insertEntry(ctx context.Context, tx *writeTx, e *chat.Message) (bool, error
 		micros(e.OccurredAt), e.CreatedAt.UnixMicro(), nullBytes(e.Prev), e.Hash, e.Countable)
 	n, err := affected(res, err)
 	if err != nil {
-		return false, fmt.Errorf("insert entry %d: %w", e.Seq, err) // never a duplicate seq: the head is ours
+		return false, writeError{fmt.Errorf("insert entry %d: %w", e.Seq, err)} // never a duplicate seq: the head is ours
 	}
 	if n == 0 {
 		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, advanceHead, int64(e.Seq), e.Hash, e.CreatedAt.UnixMicro(), string(e.Room)); err != nil {
-		return false, fmt.Errorf("advance head to %d: %w", e.Seq, err)
+		return false, writeError{fmt.Errorf("advance head to %d: %w", e.Seq, err)}
 	}
 	return true, nil
 }
+
+// A writeError is a write of an entry that failed: unlike a refusal, it may
+// leave part of the entry written.
+type writeError struct{ error }
+
+func (e writeError) Unwrap() error { return e.error }
 
 // applyEffect makes the change e records: members, units, the room's name or
 // state, or the derived fields of the entry an edit or retraction is about.

@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"caseroom/acl/sqlitedb"
@@ -46,5 +49,74 @@ func execSQL(t *testing.T, s chat.Store, query string, args ...any) {
 	t.Helper()
 	if _, err := s.(*Store).db.Write.ExecContext(t.Context(), query, args...); err != nil {
 		t.Fatalf("exec %q: %v", query, err)
+	}
+}
+
+// A batch whose entry fails to write — refused by the database at its insert,
+// or after it, at its room's head — fails as a whole and each entry is tried
+// alone: every other post is stored once, the failed ones not at all, and
+// every chain verifies. Entries without an effect have no savepoint of their
+// own, so the second case would otherwise leave an entry without its head.
+func TestFailedBatchRetriesAlone(t *testing.T) {
+	s := mustOpen(t)
+	ctx := t.Context()
+	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
+	rooms := []chat.RoomID{"r0", "r1", "bad"}
+	for _, id := range rooms {
+		room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
+		payload, _ := json.Marshal(chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})
+		create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1", Payload: payload}
+		if err := s.CreateRoom(ctx, room, &create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	execSQL(t, s, `CREATE TRIGGER refuse_boom BEFORE INSERT ON chat_messages WHEN NEW.body = 'boom'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
+	execSQL(t, s, `CREATE TRIGGER refuse_head BEFORE UPDATE OF head_seq ON chat_rooms WHEN NEW.id = 'bad'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
+
+	const n = 90
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			room, body := rooms[i%2], fmt.Sprint("post ", i)
+			switch i % 15 {
+			case 7:
+				body = "boom"
+			case 11:
+				room = "bad"
+			}
+			m := chat.Message{Room: room, Kind: chat.Text, Sender: "u.bob", SenderUnit: "u1", Body: body, ClientID: fmt.Sprint("c", i)}
+			_, errs[i] = s.Append(ctx, &m, 0)
+		})
+	}
+	wg.Wait()
+	stored := map[chat.RoomID]int{}
+	for i, err := range errs {
+		bad := i%15 == 7 || i%15 == 11
+		switch {
+		case bad && err == nil:
+			t.Errorf("post %d was stored", i)
+		case !bad && err != nil:
+			t.Errorf("post %d: %v", i, err)
+		case err == nil:
+			stored[rooms[i%2]]++
+		}
+	}
+	for _, id := range rooms {
+		r, err := s.Room(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := chat.Seq(1 + stored[id]); r.Head != want {
+			t.Errorf("room %s: head %d, want %d (the create and %d posts)", id, r.Head, want, stored[id])
+		}
+		if h, err := s.History(ctx, id, chat.HistoryQuery{Limit: 200}); err != nil || len(h) != 1+stored[id] {
+			t.Errorf("room %s: %d entries stored (%v), want %d", id, len(h), err, 1+stored[id])
+		}
+		if err := chat.VerifyRoom(ctx, s, id); err != nil {
+			t.Errorf("room %s: the chain does not verify: %v", id, err)
+		}
 	}
 }
