@@ -484,6 +484,12 @@ func (a *Auth) ForgetUser(user acl.UserID) { a.cache.forgetUser(user) }
 // means than Auth.
 func (a *Auth) ForgetSession(session string) { a.cache.forgetSession(session) }
 
+// FeedLive says whether a revocation feed (acl/postgres ListenRevocations) is
+// live: while it is, every revocation, on any node or straight in the store,
+// arrives as ForgetSession or ForgetUser at once, and cached answers are
+// trusted for FeedSessionCacheTTL instead of SessionCacheTTL.
+func (a *Auth) FeedLive(live bool) { a.cache.feedLive(live) }
+
 // subjectOf is the subject of a user of unit in session sid.
 func subjectOf(u acl.User, unit acl.Unit, sid string) acl.Subject {
 	return acl.Subject{

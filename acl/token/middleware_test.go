@@ -247,3 +247,55 @@ func TestConcurrentRequestsAndRevocation(t *testing.T) {
 		}
 	}
 }
+
+// With a live revocation feed a node trusts its cached answer for
+// FeedSessionCacheTTL, and the feed's word ends it at once; when the feed stops
+// the window is MaxSessionCacheTTL again, and when it starts every cached
+// answer is dropped (revocations meanwhile were not announced).
+func TestFeedLengthensTheCacheAndEndsIt(t *testing.T) {
+	e := mustEnv(t)
+	nodeA, nodeB := e.auth, e.newNode()
+	nodeB.FeedLive(true)
+	tk := e.mustLogin(nodeA, "zhangsan", zhangPassword)
+	if _, err := e.request(nodeB, tk.Access); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeA.Logout(acl.WithSubject(e.ctx, tk.Subject), tk.Subject.Session); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(FeedSessionCacheTTL - time.Second)
+	if _, err := e.request(nodeB, tk.Access); err != nil {
+		t.Errorf("node B with a live feed, before the feed's word: %v, want the cached answer", err)
+	}
+	nodeB.ForgetSession(tk.Subject.Session) // the feed's word
+	if _, err := e.request(nodeB, tk.Access); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("node B after the feed announced the logout: %v, want acl.ErrTokenInvalid", err)
+	}
+
+	// The feed stops: answers older than MaxSessionCacheTTL are stale.
+	tk2 := e.mustLogin(nodeA, "zhangsan", zhangPassword)
+	if _, err := e.request(nodeB, tk2.Access); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeA.Logout(acl.WithSubject(e.ctx, tk2.Subject), tk2.Subject.Session); err != nil {
+		t.Fatal(err)
+	}
+	nodeB.FeedLive(false)
+	e.clock.Advance(MaxSessionCacheTTL)
+	if _, err := e.request(nodeB, tk2.Access); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("node B %v after a logout with the feed stopped: %v, want acl.ErrTokenInvalid", MaxSessionCacheTTL, err)
+	}
+
+	// The feed starts again: what was cached before is read again.
+	tk3 := e.mustLogin(nodeA, "zhangsan", zhangPassword)
+	if _, err := e.request(nodeB, tk3.Access); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeA.Logout(acl.WithSubject(e.ctx, tk3.Subject), tk3.Subject.Session); err != nil {
+		t.Fatal(err)
+	}
+	nodeB.FeedLive(true)
+	if _, err := e.request(nodeB, tk3.Access); !errors.Is(err, acl.ErrTokenInvalid) {
+		t.Errorf("node B when its feed started, after a logout it was not told of: %v, want acl.ErrTokenInvalid", err)
+	}
+}

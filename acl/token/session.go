@@ -2,6 +2,7 @@ package token
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"caseroom/acl"
@@ -13,6 +14,12 @@ import (
 // announced to it with ForgetUser or ForgetSession, is seen at once.
 const MaxSessionCacheTTL = 2 * time.Second
 
+// FeedSessionCacheTTL is how long the answer is trusted while a revocation
+// feed is live (Auth.FeedLive): then every revocation, wherever it was made, is
+// announced at once, and the cache only saves store reads. The feed checks its
+// own connection more often than this (acl/postgres listenCheck).
+const FeedSessionCacheTTL = 30 * time.Second
+
 // sweepFloor is the size below which the cache does not bother to sweep.
 const sweepFloor = 4096
 
@@ -23,7 +30,9 @@ const sweepFloor = 4096
 // the state before the revocation) is then not cached, so that a revocation
 // cannot be undone by a slow read finishing after it.
 type sessionCache struct {
-	ttl time.Duration
+	ttl time.Duration // without a live feed
+
+	live atomic.Bool // a revocation feed is live: trust answers for FeedSessionCacheTTL
 
 	mu      sync.Mutex
 	gen     uint64                // guarded by mu
@@ -47,7 +56,21 @@ func botKey(user acl.UserID) string { return "u:" + string(user) }
 // fresh reports whether e may still be trusted at now. A clock that went back
 // makes every entry stale rather than long-lived.
 func (c *sessionCache) fresh(e cacheEntry, now time.Time) bool {
-	return !now.Before(e.checked) && now.Sub(e.checked) < c.ttl
+	ttl := c.ttl
+	if ttl > 0 && c.live.Load() {
+		ttl = FeedSessionCacheTTL
+	}
+	return !now.Before(e.checked) && now.Sub(e.checked) < ttl
+}
+
+// feedLive records that a revocation feed started or stopped. Starting, it
+// forgets every answer (revocations before it were not announced); stopping,
+// answers older than ttl go stale at once.
+func (c *sessionCache) feedLive(live bool) {
+	if live {
+		c.forgetAll()
+	}
+	c.live.Store(live)
 }
 
 // get returns the cached answer for key, whether there was a fresh one, and the

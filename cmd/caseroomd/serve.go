@@ -1,6 +1,7 @@
 package main
 
 import (
+	aclpg "caseroom/acl/postgres"
 	"context"
 	"errors"
 	"fmt"
@@ -208,6 +209,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- a.hub.Run(ctx) }()
 	a.background(ctx)
+	if a.st.pool != nil {
+		// Revocations on any node reach this one's session cache at once.
+		go aclpg.ListenRevocations(ctx, a.st.pool, a.auth, a.log.With("pkg", "acl"))
+	}
 
 	srv := &http.Server{
 		Handler:           a.routes(),
