@@ -421,17 +421,16 @@ func (w *writer) drain() {
 	}
 }
 
-// flush writes everything the session has now. The WebSocket messages it
-// writes collect in out's buffer and go out together, when the buffer is full
-// and at the end.
+// flush writes everything the session has now. The WebSocket messages made
+// of what one TryNext returned collect in out's buffer and go out together
+// before the next TryNext, which may wait for the store (a fill): nothing
+// written waits for it.
 func (w *writer) flush() (err error) {
 	w.out.hold()
 	defer func() {
-		w.dog.Reset(w.h.opts.WriteTimeout)
-		if e := w.out.send(true); err == nil {
+		if e := w.send(true); err == nil {
 			err = e
 		}
-		w.dog.Stop()
 	}()
 	for {
 		frames, err := w.sess.TryNext(w.ctx)
@@ -450,7 +449,19 @@ func (w *writer) flush() (err error) {
 			}
 			frames = frames[n:]
 		}
+		if err := w.send(false); err != nil {
+			return err
+		}
 	}
+}
+
+// send writes what out holds, bounded by the watchdog; with release, out
+// lets its buffer go.
+func (w *writer) send(release bool) error {
+	w.dog.Reset(w.h.opts.WriteTimeout)
+	err := w.out.send(release)
+	w.dog.Stop()
+	return err
 }
 
 // close ends the socket after the session or a write ended with err, telling
@@ -477,10 +488,10 @@ func (w *writer) write(msg []byte) error {
 	// socket closes the connection, which ends a write under way. A context
 	// with a Done channel would cost a registration per write.
 	err := w.c.Write(context.Background(), websocket.MessageText, msg)
-	if err == nil && w.out.held() >= maxHeld {
-		err = w.out.send(false)
-	}
 	w.dog.Stop()
+	if err == nil && w.out.held() >= maxHeld {
+		err = w.send(false)
+	}
 	return err
 }
 

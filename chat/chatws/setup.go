@@ -20,7 +20,11 @@ type setupPool struct {
 }
 
 const (
-	setupWorkers = 32               // at most this many setups at once
+	// setupWorkers bounds the setups at once. Not tightly: in a reconnect
+	// storm the joins must reach the database queue early, ahead of the
+	// backlog reads of the sessions already joined (32 workers took the
+	// storm of docs/performance.md from 9 s to 10–17 s).
+	setupWorkers = 1024
 	setupIdle    = 30 * time.Second // a worker with nothing to do this long ends
 )
 
