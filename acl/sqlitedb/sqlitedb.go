@@ -92,8 +92,12 @@ func Open(path string) (*DB, error) {
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN, not at the first write
 	// The writer is the only connection that changes the file, so in WAL mode
 	// its page cache stays valid from one transaction to the next: a large one
-	// spares it reading back the index pages every append touches.
-	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=cache_size(-65536)")
+	// spares it reading back the index pages every append touches. It copies
+	// the WAL back into the file (a checkpoint) every 10,000 pages (40 MiB)
+	// instead of 1,000: the pages appends touch are few and written again and
+	// again, so a checkpoint over a longer WAL copies each once for many
+	// commits (13% of the server's CPU at ingest went to checkpoints).
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(10000)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
