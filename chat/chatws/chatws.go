@@ -362,8 +362,8 @@ func errorFrame(log *slog.Logger, ctx context.Context, frame string, err error) 
 
 // A writer writes one socket's frames. It has no goroutine while the session
 // has nothing to send: wake starts one, which drains the session, coalescing
-// queued frames, and ends when nothing is left. What one drain writes goes
-// out in as few system calls as the buffer allows (out). Each write is
+// queued frames, and ends when nothing is left. What one batch of the drain
+// writes goes out in as few system calls as the buffer allows (out). Each write is
 // bounded by one timer per socket (dog), reset for each write, that closes
 // the socket when a write hangs — not a context with a deadline (an
 // allocation and a timer) per write.
@@ -422,37 +422,43 @@ func (w *writer) drain() {
 }
 
 // flush writes everything the session has now. The WebSocket messages made
-// of what one TryNext returned collect in out's buffer and go out together
-// before the next TryNext, which may wait for the store (a fill): nothing
-// written waits for it.
-func (w *writer) flush() (err error) {
-	w.out.hold()
-	defer func() {
-		if e := w.send(true); err == nil {
-			err = e
-		}
-	}()
+// of what one TryNext returned collect in out's buffer and go out together;
+// out holds no buffer while TryNext runs, which may wait for the store (a
+// fill), so nothing written — a ping or pong either — waits for it.
+func (w *writer) flush() error {
 	for {
 		frames, err := w.sess.TryNext(w.ctx)
 		if err != nil || len(frames) == 0 {
 			return err
 		}
-		for len(frames) > 0 {
-			n := batch(frames, w.h.opts.MaxBatch)
-			if n == 1 {
-				err = w.write(frames[0])
-			} else {
-				err = writeBatch(w, frames[:n])
-			}
-			if err != nil {
-				return err
-			}
-			frames = frames[n:]
+		w.out.hold()
+		err = w.writeFrames(frames)
+		if e := w.send(true); err == nil {
+			err = e
 		}
-		if err := w.send(false); err != nil {
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// writeFrames writes frames as messages, coalescing as many as fit in
+// MaxBatch into each.
+func (w *writer) writeFrames(frames [][]byte) error {
+	for len(frames) > 0 {
+		n := batch(frames, w.h.opts.MaxBatch)
+		var err error
+		if n == 1 {
+			err = w.write(frames[0])
+		} else {
+			err = writeBatch(w, frames[:n])
+		}
+		if err != nil {
+			return err
+		}
+		frames = frames[n:]
+	}
+	return nil
 }
 
 // send writes what out holds, bounded by the watchdog; with release, out
@@ -499,12 +505,12 @@ func (w *writer) write(msg []byte) error {
 const maxHeld = 64 << 10
 
 // A connWriter is what coder/websocket's bufio.Writer writes to, the socket's
-// connection. While a drain runs it holds a buffer from a pool shared by all
-// sockets, and the frames written meanwhile — the drain's, and any control
-// frame the reader answers with (a pong, a close) — collect in it until send;
-// otherwise writes go straight to the connection. So an idle socket holds no
-// write buffer (coder's own is tiny: socketWriteBuffer), and a drain that
-// writes several messages makes one system call, not one per message.
+// connection. While a drain writes a batch it holds a buffer from a pool
+// shared by all sockets, and the frames written meanwhile — the batch's, and
+// any control frame written then (a ping, a pong, a close) — collect in it
+// until send; otherwise writes go straight to the connection. So an idle
+// socket holds no write buffer (coder's own is tiny: socketWriteBuffer), and a
+// batch of several messages takes one system call, not one per message.
 type connWriter struct {
 	conn net.Conn
 	mu   sync.Mutex
