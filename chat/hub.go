@@ -389,8 +389,10 @@ func (h *Hub) memberships(ctx context.Context, user acl.UserID) ([]RoomHead, err
 	if err != nil {
 		return nil, fmt.Errorf("chat: memberships of %s: %w", user, err)
 	}
-	// Every session keeps its rooms' ids for as long as it lives: one copy of
-	// each id, shared by all, not one per session.
+	// Every session keeps its rooms' ids for as long as it lives, and each
+	// store read returns fresh strings: unique.Make gives the sessions that
+	// join while an id's canonical copy is alive (a burst of connections
+	// above all) one copy between them instead of one each.
 	for i := range heads {
 		heads[i].Room = unique.Make(heads[i].Room).Value()
 	}

@@ -47,7 +47,7 @@ func ListenRevocations(ctx context.Context, pool *pgxpool.Pool, feed RevocationF
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("acl/postgres: revocation feed lost; sessions are checked every request until it is back", "err", err)
+		log.Warn("acl/postgres: revocation feed lost; sessions are read again every 2 s until it is back", "err", err)
 		select {
 		case <-ctx.Done():
 			return
