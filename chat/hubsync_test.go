@@ -20,29 +20,13 @@ func TestHubPresenceCoalesces(t *testing.T) {
 	w := &world{t: t, st: st, br: membroker.New(0)}
 	w.createRoom("r", "alice", "bob")
 	synctest.Test(t, func(t *testing.T) {
-		br := membroker.New(0)
-		hub := chat.NewHub(st, br, slog.New(slog.DiscardHandler), chat.HubOptions{PresenceInterval: time.Second})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var got [][]byte
-		done, _ := br.Subscribe(ctx, func(e chat.Event) {
-			if e.Type == chat.EvPresence {
-				got = append(got, e.Data)
-			}
-		})
-		go hub.Run(ctx)
-		synctest.Wait()
-		join := func(u acl.UserID) *chat.Session {
-			s, err := hub.Join(ctx, acl.Subject{User: u, Unit: "unit-1"}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
+		p := startPresence(t, st, chat.HubOptions{PresenceInterval: time.Second})
+		defer p.stop()
+		join := p.join
 		a := join("alice")
 		time.Sleep(1500 * time.Millisecond) // one flush: alice online
 		synctest.Wait()
-		if len(got) != 1 || string(got[0]) != `{"type":"presence","room":"r","online":["alice"]}` {
+		if got := p.got; len(got) != 1 || got[0] != `{"type":"presence","room":"r","online":["alice"]}` {
 			t.Fatalf("after alice joined: %q", got)
 		}
 		a.Close()
@@ -50,18 +34,16 @@ func TestHubPresenceCoalesces(t *testing.T) {
 		b := join("bob")
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if len(got) != 2 || string(got[1]) != `{"type":"presence","room":"r","online":["bob"]}` {
+		if got := p.got; len(got) != 2 || got[1] != `{"type":"presence","room":"r","online":["bob"]}` {
 			t.Fatalf("after alice flapped and bob joined: %q", got)
 		}
 		a.Close()
 		b.Close()
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if len(got) != 3 || string(got[2]) != `{"type":"presence","room":"r","offline":["alice","bob"]}` {
+		if got := p.got; len(got) != 3 || got[2] != `{"type":"presence","room":"r","offline":["alice","bob"]}` {
 			t.Fatalf("after both left: %q", got)
 		}
-		cancel()
-		<-done
 	})
 }
 
@@ -76,26 +58,11 @@ func TestHubPresenceHoldsBackABurst(t *testing.T) {
 	w := &world{t: t, st: st, br: membroker.New(0)}
 	w.createRoom("r", "alice", "bob", "carol")
 	synctest.Test(t, func(t *testing.T) {
-		br := membroker.New(0)
-		hub := chat.NewHub(st, br, slog.New(slog.DiscardHandler), chat.HubOptions{PresenceInterval: time.Second, PresenceBurst: 3})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
+		p := startPresence(t, st, chat.HubOptions{PresenceInterval: time.Second, PresenceBurst: 3})
+		defer p.stop()
+		join := p.join
 		var got []string
-		done, _ := br.Subscribe(ctx, func(e chat.Event) {
-			if e.Type == chat.EvPresence {
-				got = append(got, string(e.Data))
-			}
-		})
-		go hub.Run(ctx)
-		synctest.Wait()
-		join := func(u acl.UserID) *chat.Session {
-			s, err := hub.Join(ctx, acl.Subject{User: u, Unit: "unit-1"}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-		tick := func() { time.Sleep(time.Second); synctest.Wait() }
+		tick := func() { time.Sleep(time.Second); synctest.Wait(); got = p.got }
 		time.Sleep(500 * time.Millisecond) // half way between ticks
 		a, b := join("alice"), join("bob")
 		tick()
@@ -143,7 +110,42 @@ func TestHubPresenceHoldsBackABurst(t *testing.T) {
 		if want := `{"type":"presence","room":"r","online":["carol"]}`; len(got) != 3 || got[2] != want {
 			t.Fatalf("after 6 intervals of an unsettled burst: %q, want %s", got[2:], want)
 		}
-		cancel()
-		<-done
 	})
+}
+
+// presenceHub is a hub running in a synctest bubble, with the presence
+// events it published.
+type presenceHub struct {
+	t    *testing.T
+	hub  *chat.Hub
+	ctx  context.Context
+	got  []string
+	stop func()
+}
+
+// startPresence starts a hub on st in the calling bubble and records the
+// presence events it publishes; stop ends it.
+func startPresence(t *testing.T, st chat.Store, opts chat.HubOptions) *presenceHub {
+	br := membroker.New(0)
+	p := &presenceHub{t: t, hub: chat.NewHub(st, br, slog.New(slog.DiscardHandler), opts)}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.ctx = ctx
+	done, _ := br.Subscribe(ctx, func(e chat.Event) {
+		if e.Type == chat.EvPresence {
+			p.got = append(p.got, string(e.Data))
+		}
+	})
+	go p.hub.Run(ctx)
+	synctest.Wait()
+	p.stop = func() { cancel(); <-done }
+	return p
+}
+
+// join starts a session of user u (of unit-1).
+func (p *presenceHub) join(u acl.UserID) *chat.Session {
+	s, err := p.hub.Join(p.ctx, acl.Subject{User: u, Unit: "unit-1"}, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return s
 }

@@ -334,8 +334,8 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string) (Tokens, error)
 // id. A refresh token proves possession by itself. A session id is accepted
 // only from the subject in ctx that holds it (acl.SubjectFrom(ctx).Session, as
 // the middleware sets it), and answers acl.ErrUnauthenticated otherwise. The
-// session's access tokens are refused at once on this node and within
-// MaxSessionCacheTTL on the others. Logging out a session that is already
+// session's access tokens are refused at once on this node, and on the others
+// at once with a live revocation feed, within MaxSessionCacheTTL without one. Logging out a session that is already
 // over, or with a refresh token that is unknown or expired, answers nil; a
 // refresh token already spent answers acl.ErrTokenReused, the session being
 // revoked all the same. Recorded with action ActionLogout.
@@ -477,7 +477,8 @@ func (a *Auth) NewPasswordHash(password string, personal ...string) (string, err
 // user's sessions in the store by other means than Auth — disabling the user
 // (SetUserDisabled), resetting the password (SetPassword) — calls it after the
 // store has committed, so that the user's access tokens are refused at once on
-// this node; other nodes refuse them within MaxSessionCacheTTL.
+// this node; other nodes refuse them at once with a live revocation feed
+// (FeedLive), within MaxSessionCacheTTL without one.
 func (a *Auth) ForgetUser(user acl.UserID) { a.cache.forgetUser(user) }
 
 // ForgetSession is ForgetUser for one session revoked in the store by other

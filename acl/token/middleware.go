@@ -31,10 +31,12 @@ func (a *Auth) VerifyAccess(ctx context.Context, token string) (acl.Subject, err
 // user disabled or their password reset) or unknown. For a bot, whose tokens
 // carry no session, it checks that the bot still exists and is enabled.
 //
-// The answer is cached for at most SessionCacheTTL (2s by default): a
-// revocation made through this Auth, or announced with ForgetUser or
-// ForgetSession, is seen at once; one made on another node is seen here within
-// that window. Long-lived connections call it again from time to time.
+// The answer is cached for at most SessionCacheTTL (2s by default), or
+// FeedSessionCacheTTL while a revocation feed is live (FeedLive): a revocation
+// made through this Auth, or announced with ForgetUser or ForgetSession (as the
+// feed does for every revocation), is seen at once; without a feed, one made
+// on another node is seen here within SessionCacheTTL. Long-lived connections
+// call it again from time to time.
 func (a *Auth) CheckSession(ctx context.Context, s acl.Subject) error {
 	now := a.now()
 	key := sessionKey(s.Session)
