@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,18 @@ type handler struct {
 // CloseTokenExpired, any other with CloseUnauthorized.
 func NewHandler(hub *chat.Hub, svc Service, verify func(ctx context.Context, token string) (acl.Subject, error), opts Options, log *slog.Logger) http.Handler {
 	opts.defaults()
-	return &handler{hub: hub, svc: svc, verify: verify, opts: opts, log: log, limits: map[acl.UserID]*bucket{}, setup: newSetupPool()}
+	h := &handler{hub: hub, svc: svc, verify: verify, opts: opts, log: log, limits: map[acl.UserID]*bucket{}}
+	h.setup = newSetupPool(h.afterBurst)
+	return h
+}
+
+// afterBurst collects and hands the heap's free pages back to the system once
+// a burst of connections is over (setupPool says why). The collection costs
+// the pause of one forced cycle, once per burst.
+func (h *handler) afterBurst(setups int) {
+	start := time.Now()
+	debug.FreeOSMemory()
+	h.log.Info("chatws: burst of connections over, free memory returned", "setups", setups, "took", time.Since(start))
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -14,7 +14,7 @@ import (
 // workers end once idle — and a later job starts one again.
 func TestSetupPoolBoundsAndEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newSetupPool()
+		p := newSetupPool(func(int) {})
 		var on, most, ran atomic.Int32
 		release := make(chan struct{})
 		var wg sync.WaitGroup
@@ -53,6 +53,52 @@ func TestSetupPoolBoundsAndEnds(t *testing.T) {
 			t.Fatal("a job after the workers ended did not run")
 		}
 		time.Sleep(setupIdle + time.Second) // its worker ends too
+	})
+}
+
+// afterBurst runs once per burst of at least burstSetups setups, and only
+// once no setup has run for burstQuiet; fewer setups never call it.
+func TestSetupPoolSeesABurstEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls []int
+		p := newSetupPool(func(n int) { calls = append(calls, n) })
+		setups := func(n int) {
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() { p.run(func() {}) })
+			}
+			wg.Wait()
+		}
+		setups(burstSetups - 1)
+		time.Sleep(2 * burstQuiet)
+		synctest.Wait()
+		if len(calls) != 0 {
+			t.Fatalf("afterBurst called %v after %d setups, fewer than a burst", calls, burstSetups-1)
+		}
+		// The burst goes on past its threshold, one setup a second: no call
+		// until a quiet spell, then one with every setup counted.
+		setups(1)
+		for range 5 {
+			time.Sleep(burstQuiet / 2)
+			setups(1)
+			synctest.Wait()
+			if len(calls) != 0 {
+				t.Fatalf("afterBurst called %v while setups went on", calls)
+			}
+		}
+		time.Sleep(burstQuiet + time.Second)
+		synctest.Wait()
+		if len(calls) != 1 || calls[0] != burstSetups+5 {
+			t.Fatalf("afterBurst calls %v, want one with %d setups", calls, burstSetups+5)
+		}
+		// A second burst counts afresh.
+		setups(burstSetups)
+		time.Sleep(burstQuiet + time.Second)
+		synctest.Wait()
+		if len(calls) != 2 || calls[1] != burstSetups {
+			t.Fatalf("afterBurst calls %v, want a second with %d setups", calls, burstSetups)
+		}
+		time.Sleep(setupIdle + time.Second) // the workers end
 	})
 }
 
