@@ -47,7 +47,7 @@ func runMain(args []string) error {
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up before each measured window")
 	fs.DurationVar(&f.satDur, "satdur", 10*time.Second, "sat window")
 	fs.DurationVar(&f.latDur, "latdur", 10*time.Second, "lat window")
-	fs.DurationVar(&f.settle, "settle", 5*time.Second, "idle: wait after connecting before sampling")
+	fs.DurationVar(&f.settle, "settle", 15*time.Second, "idle: wait after connecting before sampling (RSS is recorded each second)")
 	fs.Float64Var(&f.stormRate, "stormrate", 200, "storm: posts/s offered while every socket reconnects")
 	fs.DurationVar(&f.stormJitter, "stormjitter", time.Second, "storm: each client reconnects after a random delay below this")
 	fs.DurationVar(&f.stormPause, "stormpause", 500*time.Millisecond, "storm: wait after dropping every socket before the first reconnect")
@@ -243,12 +243,19 @@ func run(f runFlags) error {
 	for _, ph := range phases {
 		switch strings.TrimSpace(ph) {
 		case "idle":
-			time.Sleep(f.settle)
-			rss1 := rssOf(f.pid)
+			// The RSS each second of the settle, so that the figure shows
+			// whether the server still holds the connection burst's memory.
+			var series []int64
+			for range max(int(f.settle/time.Second), 1) {
+				time.Sleep(min(f.settle, time.Second))
+				series = append(series, rssOf(f.pid))
+			}
+			rss1 := series[len(series)-1]
 			per := float64(rss1-rss0) / float64(max(connected, 1))
-			logf("idle: server RSS %.1f MiB (+%.1f MiB) = %.1f KiB per connection", float64(rss1)/(1<<20), float64(rss1-rss0)/(1<<20), per/1024)
+			logf("idle: server RSS %.1f MiB (+%.1f MiB) = %.1f KiB per connection after %v; each second: %s",
+				float64(rss1)/(1<<20), float64(rss1-rss0)/(1<<20), per/1024, f.settle, mibs(series))
 			results = append(results, map[string]any{"phase": "idle", "conns": connected, "rss_before": rss0, "rss_idle": rss1,
-				"kib_per_conn": per / 1024})
+				"kib_per_conn": per / 1024, "rss_each_second": series})
 		case "sat":
 			r := phase(f, children, "sat", fmt.Sprintf("sat %s %d %s", f.satDur, f.window, f.warmup), f.warmup+f.satDur+time.Second)
 			satRate = num(r, "posts_per_sec")
@@ -435,6 +442,18 @@ func summary(r map[string]any) string {
 		if v, ok := r[k]; ok {
 			fmt.Fprintf(&b, "%s=%.4g ", k, v)
 		}
+	}
+	return b.String()
+}
+
+// mibs formats RSS samples in MiB, for the log.
+func mibs(rss []int64) string {
+	var b strings.Builder
+	for i, r := range rss {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.0f", float64(r)/(1<<20))
 	}
 	return b.String()
 }
