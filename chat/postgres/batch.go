@@ -208,6 +208,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		of int // > 0: a repeat within the batch of answers[of-1]
 	}
 	var answers []answer
+	var alone []*chatsql.Pending    // refused entries with a client id
 	batchCID := map[[3]string]int{} // client id -> index into answers
 	for k, p := range batch {
 		if p.Err != nil {
@@ -229,6 +230,13 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		err := chatsql.Admit(&e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.IfHead)
 		if err == nil {
 			err = chatsql.CheckRole(p.Want, roles[[2]string{string(e.Room), string(e.Sender)}])
+		}
+		if err != nil && e.ClientID != "" {
+			// Refused, unless it is the retry of a post stored earlier, which
+			// is answered with that post whatever has happened since:
+			// appendOne looks, after the batch.
+			alone = append(alone, p)
+			continue
 		}
 		if err != nil {
 			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", e.Room, err)
@@ -315,5 +323,9 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 			*a.p.M = a.e
 			a.p.Hook()
 		}
+	}
+	release() // its locks, before appendOne takes them again
+	for _, p := range alone {
+		s.commitOne(ctx, p)
 	}
 }

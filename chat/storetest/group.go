@@ -25,6 +25,11 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 		mustCreate(t, s, r, ref(alice, chat.Owner), ref(bob, ""))
 	}
 	mustCreate(t, s, "shut", ref(alice, chat.Owner), ref(bob, ""))
+	// A post stored before the room was archived, whose retries (the client
+	// lost the answer) come in with the others: each is answered with it.
+	early := text("shut", bob, "before the archive")
+	early.ClientID = "early"
+	early = mustAppend(t, s, early, 0)
 	mustAppend(t, s, event("shut", chat.RoomArchive, chat.RoomArchived{Archived: true}), 0)
 	target := mustPost(t, s, "r0", bob, "to be edited")
 
@@ -51,6 +56,9 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 				var m chat.Message
 				var ifHead chat.Seq
 				switch {
+				case i == 6 && w%2 == 0:
+					m = text("shut", bob, "before the archive")
+					m.ClientID = "early"
 				case i%5 == 1:
 					m = text("shut", bob, fmt.Sprintf("w%d p%d to an archived room", w, i))
 				case i%5 == 2 && w%4 == 0:
@@ -93,6 +101,12 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 		for i, o := range os {
 			name := fmt.Sprintf("writer %d append %d (%s in %s)", w, i, o.m.Kind, o.m.Room)
 			switch {
+			case o.m.Room == "shut" && o.m.ClientID == "early":
+				if o.err != nil || !o.dup {
+					t.Errorf("%s: a retry of a post stored before the archive = dup %v, %v; want it answered with that post", name, o.dup, o.err)
+				} else if d := sameEntry(o.m, early); d != "" {
+					t.Errorf("%s: a retry of a post stored before the archive answered %s", name, d)
+				}
 			case o.m.Room == "shut":
 				if !errors.Is(o.err, chat.ErrArchived) {
 					t.Errorf("%s = %v, want chat.ErrArchived", name, o.err)
