@@ -494,15 +494,7 @@ func (h *Hub) dispatch(e Event) {
 		}
 		h.membershipEvent(e, adds, removes)
 	case EvRevoke:
-		h.mu.RLock()
-		ss := make([]*Session, 0, len(h.users[e.User]))
-		for s := range h.users[e.User] {
-			ss = append(ss, s)
-		}
-		h.mu.RUnlock()
-		for _, s := range ss {
-			s.fail(ErrRevoked)
-		}
+		h.Revoke(e.User, "")
 	default: // EvRead, EvTyping, EvPresence: ephemeral, to whoever is in the room
 		if len(e.Data) == 0 {
 			return
@@ -767,6 +759,33 @@ func (s *Session) Close() {
 
 // fail ends the session with err unless it has ended. It never blocks, so it
 // may run in the broker's goroutine.
+// Revoke ends with ErrRevoked the sessions on this node of user, or, with
+// user empty, those joined with session (acl.Subject.Session), wherever their
+// user. It is local: a node that learns of a revocation from its database's
+// feed (every node does) ends its own sockets; EvRevoke is the same through
+// the broker.
+func (h *Hub) Revoke(user acl.UserID, session string) {
+	var ss []*Session
+	h.mu.RLock()
+	if user != "" {
+		for s := range h.users[user] {
+			ss = append(ss, s)
+		}
+	} else if session != "" {
+		for _, us := range h.users {
+			for s := range us {
+				if s.who.Session == session {
+					ss = append(ss, s)
+				}
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range ss {
+		s.fail(ErrRevoked)
+	}
+}
+
 func (s *Session) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

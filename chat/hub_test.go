@@ -797,3 +797,46 @@ func TestHubJoinAtHeads(t *testing.T) {
 		}
 	}
 }
+
+// Revoke ends, on this node only, the sessions of a user, or those joined
+// with one session id, and no others.
+func TestHubRevokeBySessionOrUser(t *testing.T) {
+	w := newWorld(t, nil, chat.HubOptions{})
+	w.createRoom("r1", "alice", "bob")
+	join := func(u acl.UserID, session string) *chat.Session {
+		who := w.subject(u)
+		who.Session = session
+		s, err := w.hub.Join(context.Background(), who, nil)
+		if err != nil {
+			t.Fatalf("Join %s/%s: %v", u, session, err)
+		}
+		return s
+	}
+	a1, a1again, a2, b1 := join("alice", "sa1"), join("alice", "sa1"), join("alice", "sa2"), join("bob", "sb1")
+	ended := func(s *chat.Session) bool {
+		select {
+		case <-s.Done():
+			return errors.Is(s.Err(), chat.ErrRevoked)
+		default:
+			return false
+		}
+	}
+	w.hub.Revoke("", "sa1")
+	if !ended(a1) || !ended(a1again) {
+		t.Fatal("Revoke by session did not end both sessions joined with it")
+	}
+	if ended(a2) || ended(b1) {
+		t.Fatal("Revoke by session ended another session")
+	}
+	w.hub.Revoke("", "") // names nothing: ends nothing
+	if ended(a2) || ended(b1) {
+		t.Fatal("Revoke of nothing ended a session")
+	}
+	w.hub.Revoke("alice", "")
+	if !ended(a2) {
+		t.Fatal("Revoke by user did not end the user's session")
+	}
+	if ended(b1) {
+		t.Fatal("Revoke of alice ended bob's session")
+	}
+}

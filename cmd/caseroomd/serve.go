@@ -2,6 +2,7 @@ package main
 
 import (
 	aclpg "caseroom/acl/postgres"
+	aclsqlite "caseroom/acl/sqlite"
 	"context"
 	"errors"
 	"fmt"
@@ -209,9 +210,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- a.hub.Run(ctx) }()
 	a.background(ctx)
+	// Revocations made anywhere — another node, the admin command, a refresh
+	// token's reuse — end this node's sockets of the session or user and its
+	// cached session answers: at once on PostgreSQL (its NOTIFY feed), within
+	// a second on SQLite (a poll of the revocation log).
+	feed := revocationFeed{auth: a.auth, hub: a.hub}
 	if a.st.pool != nil {
-		// Revocations on any node reach this one's session cache at once.
-		go aclpg.ListenRevocations(ctx, a.st.pool, a.auth, a.log.With("pkg", "acl"))
+		go aclpg.ListenRevocations(ctx, a.st.pool, feed, a.log.With("pkg", "acl"))
+	} else if as, ok := a.st.acl.(*aclsqlite.Store); ok {
+		go as.PollRevocations(ctx, feed, a.log.With("pkg", "acl"))
 	}
 
 	srv := &http.Server{
@@ -254,3 +261,23 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// A revocationFeed passes what the database says was revoked to the session
+// cache and the hub, whose sockets of that session or user end (close code
+// 4003).
+type revocationFeed struct {
+	auth *token.Auth
+	hub  *chat.Hub
+}
+
+func (f revocationFeed) ForgetSession(session string) {
+	f.auth.ForgetSession(session)
+	f.hub.Revoke("", session)
+}
+
+func (f revocationFeed) ForgetUser(user acl.UserID) {
+	f.auth.ForgetUser(user)
+	f.hub.Revoke(user, "")
+}
+
+func (f revocationFeed) FeedLive(live bool) { f.auth.FeedLive(live) }

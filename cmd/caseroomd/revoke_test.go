@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"caseroom/acl/pgdb/pgdbtest"
+	"caseroom/chat/chatclient"
+	"caseroom/chat/chatws"
+)
+
+// Revocations the server did not make itself still end its sockets: a
+// session logged out ends that session's socket and no other, and a user
+// disabled by the admin command — another process on the same database —
+// loses every open socket, on SQLite (the polled revocation log) and on
+// PostgreSQL (the NOTIFY feed).
+func TestRevocationsFromElsewhereEndSockets(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = pgdbtest.URLWithSchema(t)
+			}
+			vars := testEnv(t, dsn)
+			s := mustServe(t, vars, "-demo")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const user = "police.150102.officer1"
+			var clients []*chatclient.Client
+			var conns []*chatclient.Conn
+			for range 3 { // three sessions of the same user, a socket each
+				c, err := chatclient.Login(ctx, s.base, user, s.accounts[user])
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := c.Connect(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				clients, conns = append(clients, c), append(conns, conn)
+			}
+
+			// Session 0 logs out: its socket ends with 4003, the others stay.
+			if code := s.call(t, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": clients[0].RefreshToken()}, nil); code != 204 {
+				t.Fatalf("logout: status %d", code)
+			}
+			waitRevoked(t, ctx, conns[0], "the logged-out session's socket")
+			room, err := clients[1].CreateRoom(ctx, "撤销后仍在线", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := clients[1].Post(ctx, room.ID, chatclient.PostRequest{ClientID: "after-logout", Body: "其他会话照常"}); err != nil {
+				t.Fatal(err)
+			}
+			for i, conn := range conns[1:] {
+				for {
+					f, err := conn.Next(ctx)
+					if err != nil {
+						t.Fatalf("socket of session %d, not logged out, ended: %v (close code %d)", i+1, err, chatclient.CloseStatus(err))
+					}
+					if f.Type == "message" && f.Room == room.ID && f.Message.ClientID == "after-logout" {
+						break
+					}
+				}
+			}
+
+			// The admin command, on its own, disables the user.
+			var out, errs bytes.Buffer
+			if err := run(ctx, []string{"admin", "disable-user", "-user", user}, env(vars), &out, &errs); err != nil {
+				t.Fatalf("admin disable-user: %v\n%s", err, errs.String())
+			}
+			for i, conn := range conns[1:] {
+				waitRevoked(t, ctx, conn, fmt.Sprintf("a socket of the disabled user (session %d)", i+1))
+			}
+			if _, err := chatclient.Login(ctx, s.base, user, s.accounts[user]); err == nil {
+				t.Fatal("the disabled user logged in again")
+			}
+		})
+	}
+}
+
+// waitRevoked waits, at most 10 s, for conn to end with CloseRevoked.
+func waitRevoked(t *testing.T, ctx context.Context, conn *chatclient.Conn, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		_, err := conn.Next(ctx)
+		if err == nil {
+			continue
+		}
+		if code := chatclient.CloseStatus(err); code != int(chatws.CloseRevoked) {
+			t.Fatalf("%s ended with %v (close code %d), want close code %d", what, err, code, chatws.CloseRevoked)
+		}
+		return
+	}
+}
