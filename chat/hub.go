@@ -169,10 +169,11 @@ type Hub struct {
 	opts   HubOptions
 
 	// mu guards the indexes below. Lock order: Hub.mu before Session.mu.
-	mu     sync.RWMutex
-	rooms  map[RoomID]map[*Session]struct{}     // sessions in each room
-	users  map[acl.UserID]map[*Session]struct{} // sessions of each user
-	closed bool                                 // Run has ended: Join refuses
+	mu       sync.RWMutex
+	rooms    map[RoomID]map[*Session]struct{}     // sessions in each room
+	users    map[acl.UserID]map[*Session]struct{} // sessions of each user
+	sessions int                                  // joined and not yet unregistered
+	closed   bool                                 // Run has ended: Join refuses
 
 	// dispatched counts the entries dispatched; quiet[b] is the count when an
 	// entry of a room in bucket b was last dispatched, lost the count when
@@ -193,6 +194,8 @@ type Hub struct {
 	// never reach a session that joined earlier.
 	subscribed     chan struct{}
 	subscribedOnce sync.Once
+
+	slow, revoked atomic.Uint64 // sessions ended for a full queue, for a revocation (Stats)
 }
 
 // presenceChange is a user's pending presence: online or not, and the rooms to
@@ -315,6 +318,7 @@ func (h *Hub) Join(ctx context.Context, who acl.Subject, since map[RoomID]Seq) (
 	}
 	first := len(ss) == 0
 	ss[s] = struct{}{}
+	h.sessions++
 	h.mu.Unlock()
 
 	mark := h.dispatched.Load() // before the heads are read
@@ -471,11 +475,26 @@ func (h *Hub) unregister(s *Session) (last bool, rooms []RoomID) {
 		return false, nil
 	}
 	delete(ss, s)
+	h.sessions--
 	if len(ss) == 0 {
 		delete(h.users, s.who.User)
 		return true, rooms
 	}
 	return false, nil
+}
+
+// HubStats is what a hub holds and has done, for /metrics.
+type HubStats struct {
+	Sessions, Users, Rooms int    // sessions joined, their users, the rooms they are in
+	SlowConsumers, Revoked uint64 // sessions ended so far for a full send queue, for a revocation
+}
+
+// Stats returns the hub's counts now.
+func (h *Hub) Stats() HubStats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return HubStats{Sessions: h.sessions, Users: len(h.users), Rooms: len(h.rooms),
+		SlowConsumers: h.slow.Load(), Revoked: h.revoked.Load()}
 }
 
 // dispatch is the broker's handler: O(recipients) work, none of it blocking.
@@ -757,8 +776,6 @@ func (s *Session) Close() {
 	}
 }
 
-// fail ends the session with err unless it has ended. It never blocks, so it
-// may run in the broker's goroutine.
 // Revoke ends with ErrRevoked the sessions on this node of user, or, with
 // user empty, those joined with session (acl.Subject.Session), wherever their
 // user. It is local: a node that learns of a revocation from its database's
@@ -782,10 +799,17 @@ func (h *Hub) Revoke(user acl.UserID, session string) {
 	}
 	h.mu.RUnlock()
 	for _, s := range ss {
-		s.fail(ErrRevoked)
+		s.mu.Lock()
+		if s.err == nil { // not ended already (by an earlier revocation, say)
+			s.failLocked(ErrRevoked)
+			h.revoked.Add(1)
+		}
+		s.mu.Unlock()
 	}
 }
 
+// fail ends the session with err unless it has ended. It never blocks, so it
+// may run in the broker's goroutine.
 func (s *Session) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -829,6 +853,7 @@ func (s *Session) pushLocked(f []byte) {
 		s.hub.log.Warn("hub: client dropped: send queue full",
 			"user", s.who.User, "queued", len(s.queue), "bytes", s.queued)
 		s.failLocked(ErrSlowConsumer)
+		s.hub.slow.Add(1)
 		return
 	}
 	s.appendLocked(f)

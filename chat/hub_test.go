@@ -476,6 +476,9 @@ func TestHubSlowConsumerIsCutOff(t *testing.T) {
 	if err := slow.Err(); !errors.Is(err, chat.ErrSlowConsumer) {
 		t.Fatalf("slow session ended with %v, want ErrSlowConsumer", err)
 	}
+	if st := w.hub.Stats(); st.SlowConsumers != 1 || st.Sessions != 2 {
+		t.Fatalf("Stats after the cut = %+v, want 1 slow consumer and both sessions still joined (not closed yet)", st)
+	}
 	if _, err := slow.Next(context.Background()); !errors.Is(err, chat.ErrSlowConsumer) {
 		t.Fatalf("Next after the cut: %v", err)
 	}
@@ -813,6 +816,9 @@ func TestHubRevokeBySessionOrUser(t *testing.T) {
 		return s
 	}
 	a1, a1again, a2, b1 := join("alice", "sa1"), join("alice", "sa1"), join("alice", "sa2"), join("bob", "sb1")
+	if st := w.hub.Stats(); st.Sessions != 4 || st.Users != 2 || st.Revoked != 0 {
+		t.Fatalf("Stats after four joins = %+v, want 4 sessions of 2 users, none revoked", st)
+	}
 	ended := func(s *chat.Session) bool {
 		select {
 		case <-s.Done():
@@ -838,5 +844,14 @@ func TestHubRevokeBySessionOrUser(t *testing.T) {
 	}
 	if ended(b1) {
 		t.Fatal("Revoke of alice ended bob's session")
+	}
+	if st := w.hub.Stats(); st.Revoked != 3 || st.Sessions != 4 {
+		t.Fatalf("Stats after the revocations = %+v, want 3 revoked, 4 sessions until closed", st)
+	}
+	for _, s := range []*chat.Session{a1, a1again, a2, b1} {
+		s.Close()
+	}
+	if st := w.hub.Stats(); st.Sessions != 0 || st.Users != 0 {
+		t.Fatalf("Stats after closing every session = %+v, want none", st)
 	}
 }

@@ -3,6 +3,8 @@ package chatsql
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"caseroom/chat"
 )
@@ -36,6 +38,21 @@ type Group struct {
 	mu      sync.Mutex
 	queue   []*Pending // guarded by mu
 	leading bool       // guarded by mu: a leader is committing
+
+	batches, entries, nanos atomic.Uint64 // for Stats
+}
+
+// GroupStats counts a group's work since it started: batches committed (or
+// failed), the appends they held, and the time spent committing them. The
+// entries per batch say how much the commits are shared.
+type GroupStats struct {
+	Batches, Entries uint64
+	Committing       time.Duration
+}
+
+// Stats returns the group's counts so far.
+func (g *Group) Stats() GroupStats {
+	return GroupStats{Batches: g.batches.Load(), Entries: g.entries.Load(), Committing: time.Duration(g.nanos.Load())}
 }
 
 // Do queues p and returns once a batch holding it has been committed (or has
@@ -61,7 +78,11 @@ func (g *Group) Do(p *Pending, commit func(batch []*Pending)) {
 		copy(batch, g.queue)
 		g.queue = append(g.queue[:0], g.queue[n:]...)
 		g.mu.Unlock()
+		start := time.Now()
 		commit(batch)
+		g.nanos.Add(uint64(time.Since(start)))
+		g.batches.Add(1)
+		g.entries.Add(uint64(n))
 		for _, q := range batch {
 			if q == p {
 				answered = true

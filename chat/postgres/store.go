@@ -161,3 +161,7 @@ func affected(tag pgconn.CommandTag, err error) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// CommitStats counts the group commit's batches, the appends they held and
+// the time spent committing them, for /metrics.
+func (s *Store) CommitStats() chatsql.GroupStats { return s.group.Stats() }

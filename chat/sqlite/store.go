@@ -202,3 +202,7 @@ func affected(res sql.Result, err error) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// CommitStats counts the group commit's batches, the appends they held and
+// the time spent committing them, for /metrics.
+func (s *Store) CommitStats() chatsql.GroupStats { return s.group.Stats() }

@@ -10,6 +10,7 @@ import (
 
 	"caseroom/acl"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 )
 
 // concurrentAppendsMixedOutcomes runs many appends at once, as a store that
@@ -41,6 +42,11 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 		hookMu.Unlock()
 	}
 
+	type commitStats interface{ CommitStats() chatsql.GroupStats }
+	var before chatsql.GroupStats
+	if cs, ok := s.(commitStats); ok {
+		before = cs.CommitStats()
+	}
 	const writers, posts = 40, 15
 	type outcome struct {
 		m        chat.Message
@@ -83,6 +89,14 @@ func concurrentAppendsMixedOutcomes(t *testing.T, s chat.Store) {
 		})
 	}
 	wg.Wait()
+	if cs, ok := s.(commitStats); ok {
+		after := cs.CommitStats()
+		batches, entries := after.Batches-before.Batches, after.Entries-before.Entries
+		if entries != writers*posts || batches == 0 || batches > entries || after.Committing <= before.Committing {
+			t.Errorf("CommitStats moved by %d batches, %d entries, %v; want %d entries, in at least one batch and at most one each, and some time",
+				batches, entries, after.Committing-before.Committing, writers*posts)
+		}
+	}
 
 	// The entry each client id stored: the one answer that is not a dup.
 	byClient := map[string]chat.Message{}

@@ -23,8 +23,8 @@ type metrics struct {
 }
 
 type gauge struct {
-	name, help string
-	read       func() float64
+	name, help, kind string // kind: gauge or counter
+	read             func() float64
 }
 
 func newMetrics() *metrics {
@@ -40,7 +40,12 @@ func (m *metrics) request(method string, status int, d time.Duration) {
 
 // gauge registers a value read at each scrape.
 func (m *metrics) gauge(name, help string, read func() float64) {
-	m.gauges = append(m.gauges, gauge{name, help, read})
+	m.gauges = append(m.gauges, gauge{name, help, "gauge", read})
+}
+
+// counter registers a count that only grows, read at each scrape.
+func (m *metrics) counter(name, help string, read func() float64) {
+	m.gauges = append(m.gauges, gauge{name, help, "counter", read})
 }
 
 func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +91,6 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "caseroom_goroutine_start_stack_bytes %d\n", start[0].Value.Uint64())
 	}
 	for _, g := range m.gauges {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g.name, g.help, g.name, g.name, g.read())
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.name, g.help, g.name, g.kind, g.name, g.read())
 	}
 }

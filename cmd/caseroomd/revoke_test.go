@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +83,31 @@ func TestRevocationsFromElsewhereEndSockets(t *testing.T) {
 			if _, err := chatclient.Login(ctx, s.base, user, s.accounts[user]); err == nil {
 				t.Fatal("the disabled user logged in again")
 			}
+
+			// /metrics tells it: three sockets revoked, none left (the
+			// readers close their sessions as their sockets end), and the
+			// room and the post committed.
+			want := map[string]func(float64) bool{
+				"caseroom_ws_revoked_total":     func(v float64) bool { return v == 3 },
+				"caseroom_ws_sessions":          func(v float64) bool { return v == 0 },
+				"caseroom_commit_entries_total": func(v float64) bool { return v >= 2 },
+				"caseroom_commit_batches_total": func(v float64) bool { return v >= 1 },
+			}
+			var got map[string]float64
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				got = s.scrape(t)
+				ok := true
+				for name, good := range want {
+					v, found := got[name]
+					ok = ok && found && good(v)
+				}
+				if ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/metrics = %v; want revoked 3, sessions 0, commit entries ≥ 2 and batches ≥ 1", got)
+				}
+			}
 		})
 	}
 }
@@ -98,4 +127,29 @@ func waitRevoked(t *testing.T, ctx context.Context, conn *chatclient.Conn, what 
 		}
 		return
 	}
+}
+
+// scrape reads /metrics into name → value (lines without labels).
+func (s *server) scrape(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package main
 import (
 	aclpg "caseroom/acl/postgres"
 	aclsqlite "caseroom/acl/sqlite"
+	"caseroom/chat/chatsql"
 	"context"
 	"errors"
 	"fmt"
@@ -135,6 +136,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a.chat = chat.NewService(a.st.chat, a.broker, a.guard, a.st.acl, kinds, a.now, log.With("pkg", "chat"), chat.Options{
 		MaxText: cfg.MaxText, MaxUpload: cfg.MaxUpload, PostRate: cfg.PostRate})
 	a.hub = chat.NewHub(a.st.chat, a.broker, log.With("pkg", "hub"), chat.HubOptions{})
+	a.registerMetrics()
 
 	a.cases = casework.NewService(a.chat, a.st.chat, a.st.cases, a.guard, a.st.acl, a.domain.Procedures, stored, a.now,
 		log.With("pkg", "casework"), casework.Options{Clocks: a.domain.Clocks, Calendar: a.domain.Calendar,
@@ -281,3 +283,26 @@ func (f revocationFeed) ForgetUser(user acl.UserID) {
 }
 
 func (f revocationFeed) FeedLive(live bool) { f.auth.FeedLive(live) }
+
+// registerMetrics adds the hub's and the store's figures to /metrics.
+func (a *app) registerMetrics() {
+	m, hub := a.metrics, a.hub
+	m.gauge("caseroom_ws_sessions", "WebSocket sessions joined to the hub on this node.",
+		func() float64 { return float64(hub.Stats().Sessions) })
+	m.gauge("caseroom_ws_users", "Users with at least one WebSocket session on this node.",
+		func() float64 { return float64(hub.Stats().Users) })
+	m.gauge("caseroom_ws_rooms", "Rooms with at least one WebSocket session on this node.",
+		func() float64 { return float64(hub.Stats().Rooms) })
+	m.counter("caseroom_ws_slow_consumers_total", "Sessions ended because their send queue was full (close code 4008).",
+		func() float64 { return float64(hub.Stats().SlowConsumers) })
+	m.counter("caseroom_ws_revoked_total", "Sessions ended by a revocation (close code 4003).",
+		func() float64 { return float64(hub.Stats().Revoked) })
+	if cs, ok := a.st.chat.(interface{ CommitStats() chatsql.GroupStats }); ok {
+		m.counter("caseroom_commit_batches_total", "Group commits of log entries (one transaction each, or one per entry after a failure).",
+			func() float64 { return float64(cs.CommitStats().Batches) })
+		m.counter("caseroom_commit_entries_total", "Appends the group commits held; divided by the batches, how much each commit is shared.",
+			func() float64 { return float64(cs.CommitStats().Entries) })
+		m.counter("caseroom_commit_seconds_total", "Time spent in group commits, database round trips and WAL flush included.",
+			func() float64 { return cs.CommitStats().Committing.Seconds() })
+	}
+}
