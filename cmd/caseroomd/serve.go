@@ -1,9 +1,6 @@
 package main
 
 import (
-	aclpg "caseroom/acl/postgres"
-	aclsqlite "caseroom/acl/sqlite"
-	"caseroom/chat/chatsql"
 	"context"
 	"errors"
 	"fmt"
@@ -19,10 +16,13 @@ import (
 
 	"caseroom/acl"
 	"caseroom/acl/audit"
+	aclpg "caseroom/acl/postgres"
+	aclsqlite "caseroom/acl/sqlite"
 	"caseroom/acl/token"
 	"caseroom/casework"
 	"caseroom/casework/bots"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 	"caseroom/chat/membroker"
 	"caseroom/chat/redisbroker"
 	"caseroom/configs"
