@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -364,6 +365,7 @@ func phase(f runFlags, children []*childProc, name, cmd string, window time.Dura
 func phaseEach(f runFlags, children []*childProc, name string, cmds []string, window time.Duration) map[string]any {
 	c0, _ := cpuOf(f.pid)
 	db0 := treeCPU(f.dbPID)
+	m0 := scrapeMetrics(f.url)
 	t0 := time.Now()
 	for i, c := range children {
 		c.send(cmds[i])
@@ -395,6 +397,13 @@ func phaseEach(f runFlags, children []*childProc, name string, cmds []string, wi
 	el := time.Since(t0).Seconds()
 	c1, _ := cpuOf(f.pid)
 	db1 := treeCPU(f.dbPID)
+	m1 := scrapeMetrics(f.url)
+	// The server's group commit over the phase: how many appends shared each
+	// commit, and how long a commit took.
+	if batches := m1["caseroom_commit_batches_total"] - m0["caseroom_commit_batches_total"]; batches > 0 {
+		r["commit_entries_per_batch"] = (m1["caseroom_commit_entries_total"] - m0["caseroom_commit_entries_total"]) / batches
+		r["commit_ms_per_batch"] = (m1["caseroom_commit_seconds_total"] - m0["caseroom_commit_seconds_total"]) / batches * 1e3
+	}
 	_ = window
 	// CPU is sampled around the whole phase (warm-up and drain included).
 	srvCPU := (c1 - c0) / el
@@ -436,7 +445,8 @@ func merge(dst map[int]uint64, v any) {
 func summary(r map[string]any) string {
 	var b strings.Builder
 	for _, k := range []string{"offered_posts_per_sec", "posts_per_sec", "deliveries_per_sec", "p50_ms", "p99_ms", "p999_ms",
-		"ack_p50_ms", "ack_p99_ms", "server_cores", "db_cores", "client_cores", "server_cpu_us_per_delivery", "resume_secs",
+		"ack_p50_ms", "ack_p99_ms", "server_cores", "db_cores", "client_cores", "server_cpu_us_per_delivery",
+		"commit_entries_per_batch", "commit_ms_per_batch", "resume_secs",
 		"reconnected", "resumed", "rooms_bad", "total_gaps", "total_dups", "total_disconnects", "total_post_errors",
 		"total_backlog_drops", "total_stalls"} {
 		if v, ok := r[k]; ok {
@@ -456,4 +466,30 @@ func mibs(rss []int64) string {
 		fmt.Fprintf(&b, "%.0f", float64(r)/(1<<20))
 	}
 	return b.String()
+}
+
+// scrapeMetrics reads the server's /metrics into name → value (lines without
+// labels); nil if it cannot.
+func scrapeMetrics(base string) map[string]float64 {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
