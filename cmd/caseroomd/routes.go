@@ -120,17 +120,15 @@ func (a *app) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		d := time.Since(start)
-		pattern := r.Pattern
-		if pattern == "" {
-			pattern = "unmatched"
-		}
 		a.metrics.request(r.Method, rec.status, d)
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
-		a.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "duration_ms", d.Milliseconds())
+		if a.log.Enabled(ctx, level) { // spares building the record's values for a level not logged
+			a.log.Log(ctx, level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"status", rec.status, "duration_ms", d.Milliseconds())
+		}
 	})
 }
 
