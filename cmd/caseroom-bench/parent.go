@@ -400,7 +400,7 @@ func phaseEach(f runFlags, children []*childProc, name string, cmds []string, wi
 	m1 := scrapeMetrics(f.url)
 	// The server's group commit over the phase: how many appends shared each
 	// commit, and how long a commit took.
-	if batches := m1["caseroom_commit_batches_total"] - m0["caseroom_commit_batches_total"]; batches > 0 {
+	if batches := m1["caseroom_commit_batches_total"] - m0["caseroom_commit_batches_total"]; m0 != nil && m1 != nil && batches > 0 {
 		r["commit_entries_per_batch"] = (m1["caseroom_commit_entries_total"] - m0["caseroom_commit_entries_total"]) / batches
 		r["commit_ms_per_batch"] = (m1["caseroom_commit_seconds_total"] - m0["caseroom_commit_seconds_total"]) / batches * 1e3
 	}
