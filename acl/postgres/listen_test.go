@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -44,10 +45,11 @@ func (f *feed) waitFor(t *testing.T, want ...string) {
 // Every revocation in the store — a session revoked, a user disabled — is
 // announced to a listener at once, also after its connection was cut.
 func TestRevocationsAreAnnounced(t *testing.T) {
-	defer postgres.SetListenCheck(200 * time.Millisecond)()
+	defer postgres.SetListenCheck(200 * time.Millisecond)() // restored after the listener has ended (below)
 	pool := pgdbtest.MustFreshSchema(t)
 	s := postgres.New(pool)
-	ctx := t.Context()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,7 @@ func TestRevocationsAreAnnounced(t *testing.T) {
 		postgres.ListenRevocations(ctx, pool, f, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		close(done)
 	}()
+	defer func() { cancel(); <-done }()
 	f.waitFor(t, "live:true")
 	mustOK("RevokeSession", s.RevokeSession(ctx, session, at, rec(audit.StreamAuth, "auth.logout")))
 	f.waitFor(t, "s:"+session)

@@ -3,6 +3,7 @@ package chatws
 import (
 	"bytes"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,8 +61,10 @@ func TestSetupPoolBoundsAndEnds(t *testing.T) {
 // once no setup has run for burstQuiet; fewer setups never call it.
 func TestSetupPoolSeesABurstEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var calls []int
-		p := newSetupPool(func(n int) { calls = append(calls, n) })
+		var mu sync.Mutex
+		var made []int
+		p := newSetupPool(func(n int) { mu.Lock(); made = append(made, n); mu.Unlock() })
+		calls := func() []int { mu.Lock(); defer mu.Unlock(); return slices.Clone(made) }
 		setups := func(n int) {
 			var wg sync.WaitGroup
 			for range n {
@@ -72,8 +75,8 @@ func TestSetupPoolSeesABurstEnd(t *testing.T) {
 		setups(burstSetups - 1)
 		time.Sleep(2 * burstQuiet)
 		synctest.Wait()
-		if len(calls) != 0 {
-			t.Fatalf("afterBurst called %v after %d setups, fewer than a burst", calls, burstSetups-1)
+		if c := calls(); len(c) != 0 {
+			t.Fatalf("afterBurst called %v after %d setups, fewer than a burst", c, burstSetups-1)
 		}
 		// The burst goes on past its threshold, one setup a second: no call
 		// until a quiet spell, then one with every setup counted.
@@ -82,21 +85,21 @@ func TestSetupPoolSeesABurstEnd(t *testing.T) {
 			time.Sleep(burstQuiet / 2)
 			setups(1)
 			synctest.Wait()
-			if len(calls) != 0 {
-				t.Fatalf("afterBurst called %v while setups went on", calls)
+			if c := calls(); len(c) != 0 {
+				t.Fatalf("afterBurst called %v while setups went on", c)
 			}
 		}
 		time.Sleep(burstQuiet + time.Second)
 		synctest.Wait()
-		if len(calls) != 1 || calls[0] != burstSetups+5 {
-			t.Fatalf("afterBurst calls %v, want one with %d setups", calls, burstSetups+5)
+		if c := calls(); len(c) != 1 || c[0] != burstSetups+5 {
+			t.Fatalf("afterBurst calls %v, want one with %d setups", c, burstSetups+5)
 		}
 		// A second burst counts afresh.
 		setups(burstSetups)
 		time.Sleep(burstQuiet + time.Second)
 		synctest.Wait()
-		if len(calls) != 2 || calls[1] != burstSetups {
-			t.Fatalf("afterBurst calls %v, want a second with %d setups", calls, burstSetups)
+		if c := calls(); len(c) != 2 || c[1] != burstSetups {
+			t.Fatalf("afterBurst calls %v, want a second with %d setups", c, burstSetups)
 		}
 		time.Sleep(setupIdle + time.Second) // the workers end
 	})
