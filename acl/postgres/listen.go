@@ -26,10 +26,9 @@ const ListenerName = "caseroom revocation feed"
 var listenCheck = 10 * time.Second
 
 // A RevocationFeed is what ListenRevocations tells: each revocation, and
-// whether it is listening (token.Auth implements it).
+// whether it is listening (caseroomd's feed, over token.Auth, implements it).
 type RevocationFeed interface {
-	ForgetSession(session string)
-	ForgetUser(user acl.UserID)
+	acl.Revocations
 	// FeedLive says the feed started (true: every revocation from now on will
 	// be told) or stopped (false: some may be missed).
 	FeedLive(live bool)

@@ -8,14 +8,6 @@ import (
 	"caseroom/acl"
 )
 
-// A RevocationFeed is told of each revocation PollRevocations finds
-// (caseroomd ends the sockets of the session or user and forgets its cached
-// session answers).
-type RevocationFeed interface {
-	ForgetSession(session string)
-	ForgetUser(user acl.UserID)
-}
-
 // pollEvery is how often PollRevocations looks; revocationKeep how long a
 // row of acl_revocations is kept before the poller deletes it.
 var (
@@ -30,7 +22,7 @@ var (
 // a user writes to the same file — which is what it is for: the server's own
 // revocations end their sockets at once through the hub. It also deletes the
 // rows older than a day.
-func (s *Store) PollRevocations(ctx context.Context, feed RevocationFeed, log *slog.Logger) {
+func (s *Store) PollRevocations(ctx context.Context, feed acl.Revocations, log *slog.Logger) {
 	var last int64
 	if err := s.db.Read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM acl_revocations`).Scan(&last); err != nil {
 		if ctx.Err() == nil {
@@ -63,7 +55,7 @@ func (s *Store) PollRevocations(ctx context.Context, feed RevocationFeed, log *s
 }
 
 // pollRevocations tells feed of the revocations after *last and moves *last.
-func (s *Store) pollRevocations(ctx context.Context, last *int64, feed RevocationFeed) (int, error) {
+func (s *Store) pollRevocations(ctx context.Context, last *int64, feed acl.Revocations) (int, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT seq, kind, id FROM acl_revocations WHERE seq > ? ORDER BY seq`, *last)
 	if err != nil {
 		return 0, err
