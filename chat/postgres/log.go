@@ -82,7 +82,7 @@ const (
 // came. See chat.Store.
 func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (dup bool, err error) {
 	p := &chatsql.Pending{Ctx: ctx, M: m, IfHead: ifHead, Want: chatsql.WantRole(ctx)}
-	s.group.Do(p, s.commitBatch)
+	s.laneOf(m.Room).Do(p, s.commitBatch)
 	return p.Dup, p.Err
 }
 

@@ -56,7 +56,8 @@ type specRoom struct {
 type child struct {
 	spec  childSpec
 	ws    *http.Client // one TCP connection per socket
-	hc    *http.Client // keep-alive posting
+	hc    *http.Client // keep-alive requests other than posts
+	pp    *posters     // keep-alive posting
 	conns []*conn
 	rooms []*room
 	byID  map[string]*room
@@ -136,7 +137,9 @@ func childMain(args []string) error {
 	if err := checkLoopback(c.spec.URL); err != nil {
 		return err
 	}
-	c.setup()
+	if err := c.setup(); err != nil {
+		return err
+	}
 	out := bufio.NewWriter(os.Stdout)
 	emit := func(v any) {
 		b, _ := json.Marshal(v)
@@ -194,7 +197,7 @@ func childMain(args []string) error {
 
 const ipBindAddressNoPort = 24 // IP_BIND_ADDRESS_NO_PORT (Linux)
 
-func (c *child) setup() {
+func (c *child) setup() error {
 	var ipn atomic.Uint64
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if c.spec.SrcIPs > 1 {
@@ -220,6 +223,11 @@ func (c *child) setup() {
 	posters := max(c.spec.Posters, 8)
 	c.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dial,
 		MaxIdleConns: posters, MaxIdleConnsPerHost: posters, MaxConnsPerHost: posters, IdleConnTimeout: time.Minute}}
+	pp, err := newPosters(c.spec.URL, dial)
+	if err != nil {
+		return err
+	}
+	c.pp = pp
 
 	c.conns = make([]*conn, len(c.spec.Users))
 	for i := range c.conns {
@@ -253,6 +261,7 @@ func (c *child) setup() {
 			}
 		}
 	}
+	return nil
 }
 
 func (c *child) fail(err error) {
@@ -575,10 +584,7 @@ func (c *child) postOne(ctx context.Context, r *room, ts int64, track bool) {
 		r.mu.Unlock()
 	}
 	body := `{"client_id":"` + cid + `","body":"` + texts[c.textN.Add(1)%uint64(len(texts))] + `"}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", c.spec.URL+"/api/v1/rooms/"+r.spec.ID+"/messages", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.spec.Users[cn.u].Access)
-	resp, err := c.hc.Do(req)
+	status, b, err := c.pp.post(ctx, "/api/v1/rooms/"+r.spec.ID+"/messages", c.spec.Users[cn.u].Access, body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the phase ended: neither acknowledged nor an error
@@ -587,9 +593,7 @@ func (c *child) postOne(ctx context.Context, r *room, ts int64, track bool) {
 		c.fail(err)
 		return
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusCreated:
 		c.posted.Add(1)
 		c.ackHist.add(float64(time.Now().UnixNano()-ts) / 1e3)
@@ -605,7 +609,7 @@ func (c *child) postOne(ctx context.Context, r *room, ts int64, track bool) {
 		c.rateLimited.Add(1)
 	default:
 		c.postErrs.Add(1)
-		c.fail(fmt.Errorf("post: %d %.200s", resp.StatusCode, b))
+		c.fail(fmt.Errorf("post: %d %.200s", status, b))
 	}
 }
 
