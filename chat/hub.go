@@ -808,6 +808,25 @@ func (h *Hub) Revoke(user acl.UserID, session string) {
 	}
 }
 
+// Subjects returns the subject of every session joined to the hub, one per
+// acl session (a user's sockets of one login share it), for a sweep that
+// checks each is still active.
+func (h *Hub) Subjects() []acl.Subject {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []acl.Subject
+	for _, us := range h.users {
+		for s := range us {
+			if k := string(s.who.User) + "\x00" + s.who.Session; !seen[k] {
+				seen[k] = true
+				out = append(out, s.who)
+			}
+		}
+	}
+	return out
+}
+
 // fail ends the session with err unless it has ended. It never blocks, so it
 // may run in the broker's goroutine.
 func (s *Session) fail(err error) {

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"caseroom/acl/pgdb/pgdbtest"
+	aclpg "caseroom/acl/postgres"
 	"caseroom/chat/chatclient"
 	"caseroom/chat/chatws"
 )
@@ -152,4 +155,70 @@ func (s *server) scrape(t *testing.T) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// A revocation made while the server's revocation feed was not listening is
+// never notified to it; when the feed is back, the server reads the session
+// of every open socket again and ends the revoked ones. Here the database's
+// notification trigger is disabled for the logout and the listener's
+// connection is then cut.
+func TestRevocationsMissedByTheFeedAreSweptWhenItIsBack(t *testing.T) {
+	url, dbname := pgdbtest.URLWithDatabase(t)
+	s := mustServe(t, testEnv(t, url), "-demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+
+	const user = "police.150102.officer1"
+	var clients []*chatclient.Client
+	var conns []*chatclient.Conn
+	for range 2 {
+		c, err := chatclient.Login(ctx, s.base, user, s.accounts[user])
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := c.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		clients, conns = append(clients, c), append(conns, conn)
+	}
+	if _, err := db.Exec(ctx, `ALTER TABLE acl_sessions DISABLE TRIGGER acl_sessions_revoked`); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.call(t, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": clients[0].RefreshToken()}, nil); code != 204 {
+		t.Fatalf("logout: status %d", code)
+	}
+	if _, err := db.Exec(ctx, `ALTER TABLE acl_sessions ENABLE TRIGGER acl_sessions_revoked`); err != nil {
+		t.Fatal(err)
+	}
+	var cut int
+	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND application_name = $2`, dbname, aclpg.ListenerName).Scan(&cut); err != nil || cut != 1 {
+		t.Fatalf("cut the listener: %d cut, %v; want 1", cut, err)
+	}
+	waitRevoked(t, ctx, conns[0], "the socket of the session logged out unnotified")
+
+	// The other session's socket is still there and receives a new post.
+	room, err := clients[1].CreateRoom(ctx, "扫过之后", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := clients[1].Post(ctx, room.ID, chatclient.PostRequest{ClientID: "after-sweep", Body: "仍在线"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := conns[1].Next(ctx)
+		if err != nil {
+			t.Fatalf("the socket of the session not logged out ended: %v (close code %d)", err, chatclient.CloseStatus(err))
+		}
+		if f.Type == "message" && f.Room == room.ID && f.Message.ClientID == "after-sweep" {
+			break
+		}
+	}
 }

@@ -282,7 +282,29 @@ func (f revocationFeed) ForgetUser(user acl.UserID) {
 	f.hub.Revoke(user, "")
 }
 
-func (f revocationFeed) FeedLive(live bool) { f.auth.FeedLive(live) }
+// FeedLive passes the feed's state on; when it goes live (at the first LISTEN
+// and after every reconnection) it also sweeps the hub: a revocation made
+// while nothing listened was never told, so every open socket's session is
+// read again from the store (the cache was just emptied) and the revoked
+// ones end. A revocation made after the LISTEN arrives as a notification.
+func (f revocationFeed) FeedLive(live bool) {
+	f.auth.FeedLive(live)
+	if live {
+		go f.sweep(context.Background())
+	}
+}
+
+func (f revocationFeed) sweep(ctx context.Context) {
+	for _, s := range f.hub.Subjects() {
+		err := f.auth.CheckSession(ctx, s)
+		switch {
+		case errors.Is(err, acl.ErrTokenInvalid) && s.Session != "":
+			f.hub.Revoke("", s.Session)
+		case errors.Is(err, acl.ErrTokenInvalid):
+			f.hub.Revoke(s.User, "") // a bot's, which has no session
+		}
+	}
+}
 
 // registerMetrics adds the hub's and the store's figures to /metrics.
 func (a *app) registerMetrics() {

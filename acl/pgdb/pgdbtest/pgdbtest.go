@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	neturl "net/url"
 	"os"
 	"testing"
 	"time"
@@ -108,4 +109,40 @@ func URLWithSchema(t testing.TB) string {
 		}
 	}
 	return url + sep + "search_path=" + schema
+}
+
+// URLWithDatabase creates a database of its own for t, dropped after it, and
+// returns the URL of CASEROOM_TEST_POSTGRES pointing at it. A test needs one
+// when it acts on what is database-wide: NOTIFY channels, the backends in
+// pg_stat_activity.
+func URLWithDatabase(t testing.TB) (url, name string) {
+	t.Helper()
+	base := NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name = "t_" + hex.EncodeToString(b)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", base, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u, err := neturl.Parse(base)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		t.Fatalf("CASEROOM_TEST_POSTGRES %q is not a postgres:// URL naming a database", base)
+	}
+	u.Path = "/" + name
+	return u.String(), name
 }
