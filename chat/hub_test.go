@@ -819,6 +819,15 @@ func TestHubRevokeBySessionOrUser(t *testing.T) {
 	if st := w.hub.Stats(); st.Sessions != 4 || st.Users != 2 || st.Revoked != 0 {
 		t.Fatalf("Stats after four joins = %+v, want 4 sessions of 2 users, none revoked", st)
 	}
+	// Subjects names each login once: alice's sa1 twice joined counts once.
+	var got []string
+	for _, who := range w.hub.Subjects() {
+		got = append(got, string(who.User)+"/"+who.Session)
+	}
+	slices.Sort(got)
+	if want := []string{"alice/sa1", "alice/sa2", "bob/sb1"}; !slices.Equal(got, want) {
+		t.Fatalf("Subjects() = %q, want %q", got, want)
+	}
 	ended := func(s *chat.Session) bool {
 		select {
 		case <-s.Done():

@@ -8,26 +8,17 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"caseroom/acl/sqlitedb"
 )
 
-// DefaultMaxConns is the pool's size unless the URL sets pool_max_conns:
-// pgxpool's own default, four on a two-core machine, left requests waiting
-// for a connection while the chat store's commit lanes held theirs.
-const DefaultMaxConns = 24
-
 // Open connects a pool to url (a postgres:// URL) and checks that it answers.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("pgdb: parse database URL: %w", err)
-	}
-	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
