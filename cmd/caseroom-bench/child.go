@@ -182,6 +182,7 @@ func childMain(args []string) error {
 		case "verify":
 			emit(c.verify())
 		case "quit":
+			c.pp.close()
 			c.dropping.Store(true)
 			for _, cn := range c.conns {
 				if cn.ws != nil {

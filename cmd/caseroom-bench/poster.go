@@ -31,10 +31,16 @@ type posters struct {
 }
 
 type postConn struct {
-	c   net.Conn
-	br  *bufio.Reader
-	req []byte // the request being written, reused
+	c    net.Conn
+	br   *bufio.Reader
+	req  []byte    // the request being written, reused
+	used time.Time // when it was last given back
 }
+
+// maxIdle is how long a connection may wait unused before it is dropped
+// rather than reused: well under the server's idle timeout (2 min), so that
+// a post never goes out on a connection the server is closing.
+const maxIdle = 30 * time.Second
 
 func newPosters(base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*posters, error) {
 	u, err := url.Parse(base)
@@ -57,9 +63,10 @@ func (p *posters) post(ctx context.Context, path, token, body string) (int, []by
 	if err != nil {
 		return 0, nil, err
 	}
+	pc.c.SetDeadline(time.Now().Add(postTimeout))
+	// After the deadline above, so that a ctx already done wins over it.
 	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	pc.c.SetDeadline(time.Now().Add(postTimeout))
 
 	b := pc.req[:0]
 	b = append(b, "POST "...)
@@ -95,11 +102,14 @@ func (p *posters) post(ctx context.Context, path, token, body string) (int, []by
 
 func (p *posters) get(ctx context.Context) (*postConn, error) {
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	for n := len(p.idle); n > 0; n-- {
 		pc := p.idle[n-1]
 		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		return pc, nil
+		if time.Since(pc.used) < maxIdle {
+			p.mu.Unlock()
+			return pc, nil
+		}
+		pc.c.Close()
 	}
 	p.mu.Unlock()
 	c, err := p.dial(ctx, "tcp", p.host)
@@ -110,6 +120,7 @@ func (p *posters) get(ctx context.Context) (*postConn, error) {
 }
 
 func (p *posters) put(pc *postConn) {
+	pc.used = time.Now()
 	p.mu.Lock()
 	p.idle = append(p.idle, pc)
 	p.mu.Unlock()

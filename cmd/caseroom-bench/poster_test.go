@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPostersReadEveryAnswer posts through a real net/http server answering
@@ -69,6 +70,18 @@ func TestPostersReadEveryAnswer(t *testing.T) {
 		if n := dials.Load(); n != c.dials {
 			t.Errorf("after post %s: %d connections dialed, want %d", c.path, n, c.dials)
 		}
+	}
+	// A connection unused for longer than maxIdle is not reused.
+	p.mu.Lock()
+	for _, pc := range p.idle {
+		pc.used = time.Now().Add(-maxIdle - time.Second)
+	}
+	p.mu.Unlock()
+	if status, _, err := p.post(t.Context(), "/created", "tok", `{"body":"hi"}`); err != nil || status != 201 {
+		t.Errorf("post after the idle spell = %d, %v; want 201", status, err)
+	}
+	if n := dials.Load(); n != 3 {
+		t.Errorf("after a post on a connection idle too long: %d connections dialed, want 3", n)
 	}
 	if _, err := newPosters("https://127.0.0.1:1", nil); err == nil {
 		t.Errorf("newPosters(https://...) = nil error, want a refusal")
