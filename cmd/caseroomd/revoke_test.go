@@ -36,20 +36,7 @@ func TestRevocationsFromElsewhereEndSockets(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			const user = "police.150102.officer1"
-			var clients []*chatclient.Client
-			var conns []*chatclient.Conn
-			for range 3 { // three sessions of the same user, a socket each
-				c, err := chatclient.Login(ctx, s.base, user, s.accounts[user])
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := c.Connect(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { conn.Close() })
-				clients, conns = append(clients, c), append(conns, conn)
-			}
+			clients, conns := sessionsWithSockets(t, ctx, s, user, 3) // three logins of one user
 
 			// Session 0 logs out: its socket ends with 4003, the others stay.
 			if code := s.call(t, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": clients[0].RefreshToken()}, nil); code != 204 {
@@ -115,6 +102,27 @@ func TestRevocationsFromElsewhereEndSockets(t *testing.T) {
 	}
 }
 
+// sessionsWithSockets logs user in n times and opens a socket for each
+// session; the sockets are closed when the test ends.
+func sessionsWithSockets(t *testing.T, ctx context.Context, s *server, user string, n int) ([]*chatclient.Client, []*chatclient.Conn) {
+	t.Helper()
+	var clients []*chatclient.Client
+	var conns []*chatclient.Conn
+	for range n {
+		c, err := chatclient.Login(ctx, s.base, user, s.accounts[user])
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := c.Connect(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		clients, conns = append(clients, c), append(conns, conn)
+	}
+	return clients, conns
+}
+
 // waitRevoked waits, at most 10 s, for conn to end with CloseRevoked.
 func waitRevoked(t *testing.T, ctx context.Context, conn *chatclient.Conn, what string) {
 	t.Helper()
@@ -174,20 +182,7 @@ func TestRevocationsMissedByTheFeedAreSweptWhenItIsBack(t *testing.T) {
 	defer db.Close(context.Background())
 
 	const user = "police.150102.officer1"
-	var clients []*chatclient.Client
-	var conns []*chatclient.Conn
-	for range 2 {
-		c, err := chatclient.Login(ctx, s.base, user, s.accounts[user])
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := c.Connect(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		clients, conns = append(clients, c), append(conns, conn)
-	}
+	clients, conns := sessionsWithSockets(t, ctx, s, user, 2)
 	if _, err := db.Exec(ctx, `ALTER TABLE acl_sessions DISABLE TRIGGER acl_sessions_revoked`); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	neturl "net/url"
 	"os"
 	"testing"
@@ -39,39 +40,20 @@ func NeedEnv(t testing.TB, name string) string {
 func MustFreshSchema(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	url := NeedEnv(t, "CASEROOM_TEST_POSTGRES")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", url, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
+	schema := throwaway(t, url, "CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("parse %s: %v", url, err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.MaxConns = 16
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("pool: %v", err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, url); err == nil {
-			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
+	t.Cleanup(pool.Close) // before the schema's drop: cleanups run last first
 	return pool
 }
 
@@ -81,27 +63,7 @@ func MustFreshSchema(t testing.TB) *pgxpool.Pool {
 func URLWithSchema(t testing.TB) string {
 	t.Helper()
 	url := NeedEnv(t, "CASEROOM_TEST_POSTGRES")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", url, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, url); err == nil {
-			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
+	schema := throwaway(t, url, "CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	sep := "?"
 	for _, c := range url {
 		if c == '?' {
@@ -112,37 +74,46 @@ func URLWithSchema(t testing.TB) string {
 }
 
 // URLWithDatabase creates a database of its own for t, dropped after it, and
-// returns the URL of CASEROOM_TEST_POSTGRES pointing at it. A test needs one
-// when it acts on what is database-wide: NOTIFY channels, the backends in
-// pg_stat_activity.
+// returns its name and the URL of CASEROOM_TEST_POSTGRES pointing at it. A
+// test needs one when it acts on what is database-wide: NOTIFY channels, the
+// backends in pg_stat_activity.
 func URLWithDatabase(t testing.TB) (url, name string) {
 	t.Helper()
 	base := NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	u, err := neturl.Parse(base)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		t.Fatalf("CASEROOM_TEST_POSTGRES %q is not a postgres:// URL", base)
+	}
+	name = throwaway(t, base, "CREATE DATABASE %s", "DROP DATABASE %s WITH (FORCE)")
+	u.Path = "/" + name
+	return u.String(), name
+}
+
+// throwaway makes an object with a random name through url with create (a
+// format taking the name), drops it with drop when t ends, and returns its
+// name.
+func throwaway(t testing.TB, url, create, drop string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b := make([]byte, 6)
 	rand.Read(b)
-	name = "t_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, base)
+	name := "t_" + hex.EncodeToString(b)
+	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatalf("connect to %s: %v", base, err)
+		t.Fatalf("connect to %s: %v", url, err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+	if _, err := admin.Exec(ctx, fmt.Sprintf(create, name)); err != nil {
+		t.Fatalf("%s: %v", fmt.Sprintf(create, name), err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+		if c, err := pgx.Connect(ctx, url); err == nil {
+			c.Exec(ctx, fmt.Sprintf(drop, name))
 			c.Close(ctx)
 		}
 	})
-	u, err := neturl.Parse(base)
-	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		t.Fatalf("CASEROOM_TEST_POSTGRES %q is not a postgres:// URL naming a database", base)
-	}
-	u.Path = "/" + name
-	return u.String(), name
+	return name
 }
