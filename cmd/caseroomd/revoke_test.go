@@ -43,24 +43,7 @@ func TestRevocationsFromElsewhereEndSockets(t *testing.T) {
 				t.Fatalf("logout: status %d", code)
 			}
 			waitRevoked(t, ctx, conns[0], "the logged-out session's socket")
-			room, err := clients[1].CreateRoom(ctx, "撤销后仍在线", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := clients[1].Post(ctx, room.ID, chatclient.PostRequest{ClientID: "after-logout", Body: "其他会话照常"}); err != nil {
-				t.Fatal(err)
-			}
-			for i, conn := range conns[1:] {
-				for {
-					f, err := conn.Next(ctx)
-					if err != nil {
-						t.Fatalf("socket of session %d, not logged out, ended: %v (close code %d)", i+1, err, chatclient.CloseStatus(err))
-					}
-					if f.Type == "message" && f.Room == room.ID && f.Message.ClientID == "after-logout" {
-						break
-					}
-				}
-			}
+			stillLive(t, ctx, clients[1], conns[1:], "after-logout")
 
 			// The admin command, on its own, disables the user.
 			var out, errs bytes.Buffer
@@ -200,20 +183,30 @@ func TestRevocationsMissedByTheFeedAreSweptWhenItIsBack(t *testing.T) {
 	waitRevoked(t, ctx, conns[0], "the socket of the session logged out unnotified")
 
 	// The other session's socket is still there and receives a new post.
-	room, err := clients[1].CreateRoom(ctx, "扫过之后", nil)
+	stillLive(t, ctx, clients[1], conns[1:], "after-sweep")
+}
+
+// stillLive has c create a room and post in it with client id cid, and
+// checks that each of conns, sockets of sessions not revoked, receives the
+// post rather than ending.
+func stillLive(t *testing.T, ctx context.Context, c *chatclient.Client, conns []*chatclient.Conn, cid string) {
+	t.Helper()
+	room, err := c.CreateRoom(ctx, "撤销后仍在线 "+cid, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := clients[1].Post(ctx, room.ID, chatclient.PostRequest{ClientID: "after-sweep", Body: "仍在线"}); err != nil {
+	if _, _, err := c.Post(ctx, room.ID, chatclient.PostRequest{ClientID: cid, Body: "其他会话照常"}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		f, err := conns[1].Next(ctx)
-		if err != nil {
-			t.Fatalf("the socket of the session not logged out ended: %v (close code %d)", err, chatclient.CloseStatus(err))
-		}
-		if f.Type == "message" && f.Room == room.ID && f.Message.ClientID == "after-sweep" {
-			break
+	for i, conn := range conns {
+		for {
+			f, err := conn.Next(ctx)
+			if err != nil {
+				t.Fatalf("socket %d of a session not revoked ended before post %s: %v (close code %d)", i, cid, err, chatclient.CloseStatus(err))
+			}
+			if f.Type == "message" && f.Room == room.ID && f.Message.ClientID == cid {
+				break
+			}
 		}
 	}
 }

@@ -216,7 +216,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// token's reuse — end this node's sockets of the session or user and its
 	// cached session answers: at once on PostgreSQL (its NOTIFY feed), within
 	// a second on SQLite (a poll of the revocation log).
-	feed := revocationFeed{auth: a.auth, hub: a.hub}
+	feed := revocationFeed{auth: a.auth, hub: a.hub, log: a.log}
 	if a.st.pool != nil {
 		go aclpg.ListenRevocations(ctx, a.st.pool, feed, a.log.With("pkg", "acl"))
 	} else if as, ok := a.st.acl.(*aclsqlite.Store); ok {
@@ -270,6 +270,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 type revocationFeed struct {
 	auth *token.Auth
 	hub  *chat.Hub
+	log  *slog.Logger
 }
 
 func (f revocationFeed) ForgetSession(session string) {
@@ -294,15 +295,26 @@ func (f revocationFeed) FeedLive(live bool) {
 	}
 }
 
+// sweep ends the sockets whose session the store says is revoked. A session
+// it could not read (the store failing) keeps its sockets, and is logged.
 func (f revocationFeed) sweep(ctx context.Context) {
+	unread := 0
+	var lastErr error
 	for _, s := range f.hub.Subjects() {
 		err := f.auth.CheckSession(ctx, s)
 		switch {
+		case err == nil:
 		case errors.Is(err, acl.ErrTokenInvalid) && s.Session != "":
 			f.hub.Revoke("", s.Session)
 		case errors.Is(err, acl.ErrTokenInvalid):
 			f.hub.Revoke(s.User, "") // a bot's, which has no session
+		default:
+			unread, lastErr = unread+1, err
 		}
+	}
+	if unread > 0 {
+		f.log.Warn("revocation feed back: sessions of open sockets could not be read again; their sockets stay open",
+			"sessions", unread, "err", lastErr)
 	}
 }
 
