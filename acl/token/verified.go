@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"caseroom/acl"
 )
@@ -34,7 +35,7 @@ type verifiedToken struct {
 
 func (c *verifiedCache) get(token string, now time.Time) (acl.Subject, bool) {
 	c.mu.Lock()
-	v, ok := c.m[sha256.Sum256([]byte(token))]
+	v, ok := c.m[tokenKey(token)]
 	c.mu.Unlock()
 	if !ok || now.Before(v.from) || !now.Before(v.until) {
 		return acl.Subject{}, false
@@ -61,5 +62,12 @@ func (c *verifiedCache) put(token string, s acl.Subject, now, until time.Time) {
 			clear(c.m)
 		}
 	}
-	c.m[sha256.Sum256([]byte(token))] = verifiedToken{s: s, from: now, until: until}
+	c.m[tokenKey(token)] = verifiedToken{s: s, from: now, until: until}
+}
+
+// tokenKey is the SHA-256 of token, read in place: every request looks its
+// token up, and copying its 400 bytes to hash them was a tenth of the bytes a
+// post allocated. Sum256 neither keeps nor changes what it reads.
+func tokenKey(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
