@@ -161,6 +161,15 @@ type (
 // Canonical is the byte form the entry's hash covers: every field a reader relies
 // on, times as Unix microseconds, the payload as the exact bytes stored.
 func (m *Message) Canonical() []byte {
+	if b, ok := appendCanonical(make([]byte, 0, encodedSize(m)), m); ok {
+		return b
+	}
+	return m.canonicalJSON()
+}
+
+// canonicalJSON is Canonical by encoding/json, the definition appendCanonical
+// follows.
+func (m *Message) canonicalJSON() []byte {
 	mentions := m.Mentions
 	if mentions == nil {
 		mentions = []acl.UserID{}

@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"caseroom/acl"
@@ -67,7 +68,17 @@ type MessageFrame struct {
 
 // EncodeMessage returns the frame for m as members see it.
 func EncodeMessage(m *Message) []byte {
-	b, _ := json.Marshal(MessageFrame{Type: "message", Room: m.Room, Seq: m.Seq, Message: View(m)})
+	v := View(m)
+	b := make([]byte, 0, encodedSize(m))
+	b = append(b, `{"type":"message","room":`...)
+	b = appendJSONString(b, string(m.Room))
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, int64(m.Seq), 10)
+	b = append(b, `,"message":`...)
+	if b, ok := appendView(b, &v); ok {
+		return append(b, '}')
+	}
+	b, _ = json.Marshal(MessageFrame{Type: "message", Room: m.Room, Seq: m.Seq, Message: v})
 	return b
 }
 

@@ -113,6 +113,15 @@ func Respond(w http.ResponseWriter, status int, v any) {
 	}
 }
 
+// RespondEncoded writes b, JSON encoded already, as Respond would write the
+// value it encodes: the same headers, and a newline after it.
+func RespondEncoded(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
 // WriteError sends the envelope for info with status.
 func WriteError(w http.ResponseWriter, status int, info ErrorInfo) {
 	Respond(w, status, ErrorBody{Error: info})

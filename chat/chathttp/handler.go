@@ -369,11 +369,15 @@ func (h *handler) post() http.Handler {
 		}
 		m, dup, err := h.svc.Post(r.Context(), chat.RoomID(r.PathValue("room")), chat.Post{
 			ClientID: in.ClientID, Kind: in.Kind, Body: in.Body, Payload: in.Payload, ReplyTo: in.ReplyTo, Mentions: in.Mentions})
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		status := http.StatusCreated
 		if dup {
 			status = http.StatusOK
 		}
-		h.respond(w, r, status, chat.View(&m), err)
+		httpjson.RespondEncoded(w, status, chat.EncodeView(&m))
 	})
 }
 
