@@ -178,7 +178,8 @@ func childMain(args []string) error {
 		case "ingest":
 			p, _ := strconv.Atoi(f[1])
 			d, _ := time.ParseDuration(f[2])
-			emit(c.runIngest(p, d))
+			warm, _ := time.ParseDuration(f[3])
+			emit(c.runIngest(p, d, warm))
 		case "verify":
 			emit(c.verify())
 		case "quit":
@@ -813,8 +814,10 @@ func (c *child) runStorm(rate float64, limit time.Duration) map[string]any {
 }
 
 // runIngest is durable ingest: p posters post as fast as they are answered,
-// over every room of this child, for d.
-func (c *child) runIngest(p int, d time.Duration) map[string]any {
+// over every room of this child, for d after warm. The warm-up covers the
+// server's first post of each (room, member) pair, which reads the room and
+// the membership from the store before the access cache has them.
+func (c *child) runIngest(p int, d, warm time.Duration) map[string]any {
 	before := c.heads(c.rooms)
 	for _, r := range c.rooms {
 		r.mu.Lock()
@@ -840,7 +843,7 @@ func (c *child) runIngest(p int, d time.Duration) map[string]any {
 			}
 		}()
 	}
-	res := c.window(time.Second, d)
+	res := c.window(warm, d)
 	close(stop)
 	wg.Wait()
 	c.phase.Store(phIdle)

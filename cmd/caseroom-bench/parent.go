@@ -45,7 +45,7 @@ func runMain(args []string) error {
 	fs.IntVar(&f.posters, "posters", 128, "posting HTTP connections per child (open loop)")
 	fs.IntVar(&f.window, "window", 2, "sat: posts in flight per fan-out room")
 	fs.StringVar(&f.rates, "rates", "", "lat: offered posts/s, comma-separated (default: 0.5 and 0.1 of the sat rate)")
-	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up before each measured window")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up before each measured window (sat, lat, ingest)")
 	fs.DurationVar(&f.satDur, "satdur", 10*time.Second, "sat window")
 	fs.DurationVar(&f.latDur, "latdur", 10*time.Second, "lat window")
 	fs.DurationVar(&f.settle, "settle", 15*time.Second, "idle: wait after connecting before sampling (RSS is recorded each second)")
@@ -290,7 +290,7 @@ func run(f runFlags) error {
 			r := phaseEach(f, children, "storm", rs, 0)
 			results = append(results, r)
 		case "ingest":
-			r := phase(f, children, "ingest", fmt.Sprintf("ingest %d %s", f.ingestPosters, f.ingestDur), time.Second+f.ingestDur)
+			r := phase(f, children, "ingest", fmt.Sprintf("ingest %d %s %s", f.ingestPosters, f.ingestDur, f.warmup), f.warmup+f.ingestDur)
 			results = append(results, r)
 		default:
 			return fmt.Errorf("run: unknown phase %q", ph)
