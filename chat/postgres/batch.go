@@ -88,8 +88,9 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		archived bool
 		lastAt   int64
 	}
-	// Every slice is sized for the whole batch up front: at ingest rates the
-	// batch's garbage was a third of the server's allocations.
+	// Every slice is sized for the whole batch up front, and the entries stay
+	// in one array: at ingest rates this function's own garbage was a sixth
+	// of the server's allocations.
 	n := len(batch)
 	live := make([]*chatsql.Pending, 0, n)
 	rooms := make([]string, 0, n)
@@ -279,7 +280,8 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	}
 	if len(cRoom) > 0 {
 		// Round trip 2: insert, advance the heads, commit.
-		hRoom, hSeq, hAt, hHash := make([]string, 0, len(heads)), make([]int64, 0, len(heads)), make([]int64, 0, len(heads)), make([][]byte, 0, len(heads))
+		nh := len(heads)
+		hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
 		for id, h := range heads {
 			hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
 		}

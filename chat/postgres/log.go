@@ -34,6 +34,9 @@ const (
 
 	// The entry and the room's new head in one round trip. A repeated client id
 	// inserts nothing and so updates nothing: Append then reads the first entry.
+	// The room is matched by $1, not by ins.room: the log's room column is in
+	// the C collation (migration 002), and comparing chat_rooms.id with it would
+	// keep the planner off chat_rooms' key and scan the table.
 	insertAndAdvance = `WITH ins AS (
 		INSERT INTO chat_messages (room, seq, kind, sender, sender_unit, client_id,
 		reply_to, mentions, body, payload, target, occurred_at, created_at, prev, hash, countable)
@@ -42,7 +45,7 @@ const (
 		RETURNING room, seq, hash, created_at
 	)
 	UPDATE chat_rooms r SET head_seq = ins.seq, head_hash = ins.hash, last_at = ins.created_at
-	FROM ins WHERE r.id = ins.room`
+	FROM ins WHERE r.id = $1`
 
 	// A member added again keeps their since, and their role unless one is given ($6).
 	upsertMember = `INSERT INTO chat_members (room, user_id, unit, role, since) VALUES ($1, $2, $3, $4, $5)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,75 @@ func TestLanesCommitSideBySide(t *testing.T) {
 			t.Errorf("room %s does not verify: %v", id, err)
 		}
 	}
+}
+
+// TestStatementsUseTheKeys explains the statements of the post, delivery and
+// history paths with sequential scans priced out, and fails on any that still
+// scans chat_rooms, chat_members or chat_messages: a comparison the planner
+// cannot serve from an index (as chat_rooms.id against the log's C-collated
+// room once was) scans the whole table, a cost no functional test sees.
+func TestStatementsUseTheKeys(t *testing.T) {
+	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	s := mustOpen(t)
+	rooms, users := []string{"r1", "r2"}, []string{"u1", "u2"}
+	nums, hashes := []int64{1, 2}, [][]byte{{1}, {2}}
+	strs, cids, occ, bools := []string{"a", "b"}, []*string{nil, nil}, []*int64{nil, nil}, []bool{true, true}
+	for _, c := range []struct {
+		name, sql string
+		args      []any
+	}{
+		{"lockHead", lockHead, []any{"r1", "u1"}},
+		{"insertAndAdvance", insertAndAdvance, []any{"r1", int64(2), "text", "u1", "x", "c1", int64(0), "[]", "hi",
+			[]byte(nil), int64(0), nil, int64(1), []byte{1}, []byte{2}, true}},
+		{"selectByClientID", selectByClientID, []any{"r1", "u1", "c1"}},
+		{"lockHeads", lockHeads, []any{rooms}},
+		{"selectRoles", selectRoles, []any{rooms, users}},
+		{"insertEntries", insertEntries, []any{rooms, nums, strs, users, strs, cids, nums, strs, strs,
+			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools}},
+		{"advanceHeads", advanceHeads, []any{rooms, nums, hashes, nums}},
+		{"selectRoomAccess", selectRoomAccess, []any{"r1", "u1"}},
+		{"selectMemberHeads", selectMemberHeads, []any{"u1"}},
+		{"selectRoomsOf", selectRoomsOf, []any{"u1"}},
+		{"selectLast", selectLast, []any{"r1", int64(0), int64(100), int64(0), int64(1 << 60), 50}},
+		{"selectChain", selectChain, []any{"r1", int64(0), 50}},
+		{"markEdited", markEdited, []any{int64(3), "r1", int64(2)}},
+		{"upsertReadMarker", upsertReadMarker, []any{"r1", "u1", int64(1), int64(1)}},
+	} {
+		plan := explainNoSeqScan(t, s, c.sql, c.args...)
+		for _, table := range []string{"chat_rooms", "chat_members", "chat_messages"} {
+			if strings.Contains(plan, "Seq Scan on "+table) {
+				t.Errorf("%s scans %s:\n%s", c.name, table, plan)
+			}
+		}
+	}
+}
+
+// explainNoSeqScan returns the plan of query with sequential scans priced out.
+func explainNoSeqScan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	tx, err := s.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(t.Context(), "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %.60q: %v", query, err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("explain %.60q: %v", query, err)
+	}
+	return plan.String()
 }
