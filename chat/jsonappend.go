@@ -24,16 +24,7 @@ func appendView(b []byte, v *MessageView) ([]byte, bool) {
 	if len(v.Payload) > 0 || !jsonTime(v.CreatedAt) || (v.OccurredAt != nil && !jsonTime(*v.OccurredAt)) {
 		return b, false
 	}
-	b = append(b, `{"room":`...)
-	b = appendJSONString(b, string(v.Room))
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, int64(v.Seq), 10)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, string(v.Kind))
-	b = append(b, `,"sender":`...)
-	b = appendJSONString(b, string(v.Sender))
-	b = append(b, `,"sender_unit":`...)
-	b = appendJSONString(b, string(v.SenderUnit))
+	b = appendEntryHead(b, v.Room, v.Seq, v.Kind, v.Sender, v.SenderUnit)
 	if v.ClientID != "" {
 		b = append(b, `,"client_id":`...)
 		b = appendJSONString(b, v.ClientID)
@@ -99,16 +90,7 @@ func appendCanonical(b []byte, m *Message) ([]byte, bool) {
 	if len(m.Payload) > 0 {
 		return b, false
 	}
-	b = append(b, `{"room":`...)
-	b = appendJSONString(b, string(m.Room))
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, int64(m.Seq), 10)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, string(m.Kind))
-	b = append(b, `,"sender":`...)
-	b = appendJSONString(b, string(m.Sender))
-	b = append(b, `,"sender_unit":`...)
-	b = appendJSONString(b, string(m.SenderUnit))
+	b = appendEntryHead(b, m.Room, m.Seq, m.Kind, m.Sender, m.SenderUnit)
 	b = append(b, `,"client_id":`...)
 	b = appendJSONString(b, m.ClientID)
 	b = append(b, `,"reply_to":`...)
@@ -128,6 +110,21 @@ func appendCanonical(b []byte, m *Message) ([]byte, bool) {
 	b = append(b, `,"created_at":`...)
 	b = strconv.AppendInt(b, m.CreatedAt.UnixMicro(), 10)
 	return append(b, '}'), true
+}
+
+// appendEntryHead opens the object both forms begin with: room, seq, kind,
+// sender and sender_unit.
+func appendEntryHead(b []byte, room RoomID, seq Seq, kind Kind, sender acl.UserID, unit acl.UnitID) []byte {
+	b = append(b, `{"room":`...)
+	b = appendJSONString(b, string(room))
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(kind))
+	b = append(b, `,"sender":`...)
+	b = appendJSONString(b, string(sender))
+	b = append(b, `,"sender_unit":`...)
+	return appendJSONString(b, string(unit))
 }
 
 // appendJSONUsers appends ids as a JSON array; none is [].
