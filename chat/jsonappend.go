@@ -25,40 +25,22 @@ func appendView(b []byte, v *MessageView) ([]byte, bool) {
 		return b, false
 	}
 	b = appendEntryHead(b, v.Room, v.Seq, v.Kind, v.Sender, v.SenderUnit)
-	if v.ClientID != "" {
-		b = append(b, `,"client_id":`...)
-		b = appendJSONString(b, v.ClientID)
-	}
-	if v.ReplyTo != 0 {
-		b = append(b, `,"reply_to":`...)
-		b = strconv.AppendInt(b, int64(v.ReplyTo), 10)
-	}
+	b = appendStringField(b, `,"client_id":`, v.ClientID)
+	b = appendSeqField(b, `,"reply_to":`, v.ReplyTo)
 	if len(v.Mentions) > 0 {
 		b = append(b, `,"mentions":`...)
 		b = appendJSONUsers(b, v.Mentions)
 	}
-	if v.Body != "" {
-		b = append(b, `,"body":`...)
-		b = appendJSONString(b, v.Body)
-	}
-	if v.Target != 0 {
-		b = append(b, `,"target":`...)
-		b = strconv.AppendInt(b, int64(v.Target), 10)
-	}
+	b = appendStringField(b, `,"body":`, v.Body)
+	b = appendSeqField(b, `,"target":`, v.Target)
 	if v.OccurredAt != nil {
 		b = append(b, `,"occurred_at":`...)
 		b = appendJSONTime(b, *v.OccurredAt)
 	}
 	b = append(b, `,"created_at":`...)
 	b = appendJSONTime(b, v.CreatedAt)
-	if v.Edited != 0 {
-		b = append(b, `,"edited":`...)
-		b = strconv.AppendInt(b, int64(v.Edited), 10)
-	}
-	if v.Retracted != 0 {
-		b = append(b, `,"retracted":`...)
-		b = strconv.AppendInt(b, int64(v.Retracted), 10)
-	}
+	b = appendSeqField(b, `,"edited":`, v.Edited)
+	b = appendSeqField(b, `,"retracted":`, v.Retracted)
 	b = append(b, `,"hash":`...)
 	b = appendJSONString(b, v.Hash)
 	return append(b, '}'), true
@@ -125,6 +107,24 @@ func appendEntryHead(b []byte, room RoomID, seq Seq, kind Kind, sender acl.UserI
 	b = appendJSONString(b, string(sender))
 	b = append(b, `,"sender_unit":`...)
 	return appendJSONString(b, string(unit))
+}
+
+// appendStringField appends key (`,"name":`) and s, or nothing when s is
+// empty (omitempty).
+func appendStringField(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), s)
+}
+
+// appendSeqField appends key (`,"name":`) and n, or nothing when n is 0
+// (omitempty).
+func appendSeqField(b []byte, key string, n Seq) []byte {
+	if n == 0 {
+		return b
+	}
+	return strconv.AppendInt(append(b, key...), int64(n), 10)
 }
 
 // appendJSONUsers appends ids as a JSON array; none is [].
