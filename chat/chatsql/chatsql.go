@@ -263,18 +263,21 @@ func CheckRole(want *chat.RoomRole, got chat.RoomRole) error {
 	return nil
 }
 
-// stamp is when an entry is stored: the time the caller set, in microseconds,
-// or else now, but never before the room's last entry, so that created_at does
-// not go back in a room when the clocks of two nodes disagree.
+// Stamp is when an entry is stored: the time the caller set (the service's
+// clock), in microseconds, or else now, but never before the room's last
+// entry. So created_at never goes back along a room's log — not when two
+// posts race between the clock and the commit, nor when the clocks of two
+// nodes disagree — and History can find a time by the sparse marks index
+// (MarkEvery) instead of indexing every entry's time.
 func Stamp(given, last time.Time) time.Time {
-	if !given.IsZero() {
-		return given.Truncate(time.Microsecond)
+	at := given.Truncate(time.Microsecond)
+	if given.IsZero() {
+		at = time.Now().UTC().Truncate(time.Microsecond)
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	if now.Before(last) {
+	if at.Before(last) {
 		return last
 	}
-	return now
+	return at
 }
 
 // encodeMentions stores mentions as a JSON array, in the order given.
@@ -332,6 +335,39 @@ func PageOf(q chat.HistoryQuery) Page {
 	p.Limit = min(p.Limit, chat.MaxPage)
 	p.Last = q.Before > 0 && p.After == 0
 	return p
+}
+
+// MarkEvery is the spacing of the marks: the entries whose seq is a multiple
+// of it are indexed by (room, created_at) (index chat_messages_marks, whose
+// predicate and the stores' SelectTimeBounds spell it out as 64). Since
+// created_at never decreases along a room's log (Stamp), the marks on either
+// side of a time bound the seqs stored before and after it, so History reads
+// at most MarkEvery entries it does not return at each end of a time range.
+const MarkEvery = 64
+
+// SelectTimeBounds answers, for room $1, the floor and ceil of Page.Narrow for
+// Since $2 and Until $3: the mark nearest before $2 (0 when none) and the
+// mark nearest at or after $3 (the largest int64 when none), among marks from
+// the room's time_from on — entries stored before time_from were not stamped
+// in order, and a mark among them bounds nothing. The same SQL on both
+// databases; no row when the room does not exist.
+const SelectTimeBounds = `SELECT
+	coalesce((SELECT m.seq FROM chat_messages m WHERE m.room = r.id AND m.seq % 64 = 0
+		AND m.seq >= r.time_from AND m.created_at < $2 ORDER BY m.created_at DESC LIMIT 1), 0),
+	coalesce((SELECT m.seq FROM chat_messages m WHERE m.room = r.id AND m.seq % 64 = 0
+		AND m.seq >= r.time_from AND m.created_at >= $3 ORDER BY m.created_at LIMIT 1), 9223372036854775807)
+	FROM chat_rooms r WHERE r.id = $1`
+
+// TimeBounded reports whether p selects by time (Since or Until).
+func (p Page) TimeBounded() bool { return p.Since != math.MinInt64 || p.Until != math.MaxInt64 }
+
+// Narrow tightens p's seq range to (floor, ceil): floor is a mark stored
+// before Since, so every entry up to it is; ceil a mark stored at or after
+// Until, so every entry from it on is. It leaves which end of the range the
+// page is taken from as it was.
+func (p *Page) Narrow(floor, ceil int64) {
+	p.After = max(p.After, floor)
+	p.Before = min(p.Before, ceil)
 }
 
 // chainLimit is how many links Chain returns when limit is not in (0, MaxPage].

@@ -279,6 +279,16 @@ func (s *Store) Message(ctx context.Context, room chat.RoomID, seq chat.Seq) (ch
 // which page. An unknown room is chat.ErrNotFound.
 func (s *Store) History(ctx context.Context, room chat.RoomID, q chat.HistoryQuery) ([]chat.Message, error) {
 	p := chatsql.PageOf(q)
+	if p.TimeBounded() {
+		var floor, ceil int64
+		err := s.pool.QueryRow(ctx, chatsql.SelectTimeBounds, string(room), p.Since, p.Until).Scan(&floor, &ceil)
+		switch {
+		case err == nil:
+			p.Narrow(floor, ceil)
+		case !errors.Is(err, pgx.ErrNoRows): // no such room: the query below finds nothing
+			return nil, fmt.Errorf("chat/postgres: history of %s: %w", room, dbError(err))
+		}
+	}
 	query := selectFirst
 	if p.Last {
 		query = selectLast

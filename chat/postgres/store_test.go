@@ -11,6 +11,7 @@ import (
 	"caseroom/acl/pgdb"
 	"caseroom/acl/pgdb/pgdbtest"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 	"caseroom/chat/storetest"
 )
 
@@ -223,12 +224,17 @@ func TestStatementsUseTheKeys(t *testing.T) {
 		{"selectChain", selectChain, []any{"r1", int64(0), 50}},
 		{"markEdited", markEdited, []any{int64(3), "r1", int64(2)}},
 		{"upsertReadMarker", upsertReadMarker, []any{"r1", "u1", int64(1), int64(1)}},
+		{"SelectTimeBounds", chatsql.SelectTimeBounds, []any{"r1", int64(5), int64(9)}},
 	} {
 		plan := explainNoSeqScan(t, s, c.sql, c.args...)
 		for _, table := range []string{"chat_rooms", "chat_members", "chat_messages"} {
 			if strings.Contains(plan, "Seq Scan on "+table) {
 				t.Errorf("%s scans %s:\n%s", c.name, table, plan)
 			}
+		}
+		// A time is found among the marks, not by reading a room's entries.
+		if c.name == "SelectTimeBounds" && strings.Count(plan, "chat_messages_marks") != 2 {
+			t.Errorf("SelectTimeBounds does not look up both bounds in chat_messages_marks:\n%s", plan)
 		}
 	}
 }
@@ -261,4 +267,30 @@ func explainNoSeqScan(t *testing.T, s *Store, query string, args ...any) string 
 		t.Fatalf("explain %.60q: %v", query, err)
 	}
 	return plan.String()
+}
+
+// TestTimeMarksMigration applies migration 003 to a log stored before it,
+// whose times are out of order as the old stamps could leave them: the
+// room's time_from must become the seq after its head and last_at its latest
+// time, so that the next entry is stamped after every older one, and the
+// index of every entry's time must give way to the marks.
+func TestTimeMarksMigration(t *testing.T) {
+	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	s := New(pgdbtest.MustFreshSchema(t))
+	if err := pgdb.Migrate(t.Context(), s.pool, "chat", storetest.MigrationsBefore(t, Migrations, "003")); err != nil {
+		t.Fatal(err)
+	}
+	latest := storetest.FillOlderLog(t, s, execSQL)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	var timeFrom, lastAt int64
+	var created, marks bool
+	err := s.pool.QueryRow(t.Context(), `SELECT time_from, last_at,
+		to_regclass('chat_messages_created') IS NOT NULL, to_regclass('chat_messages_marks') IS NOT NULL
+		FROM chat_rooms WHERE id = 'older'`).Scan(&timeFrom, &lastAt, &created, &marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOlderLogMigrated(t, s, latest, timeFrom, lastAt, created, marks)
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"caseroom/acl/sqlitedb"
 	"caseroom/chat"
+	"caseroom/chat/chatsql"
 	"caseroom/chat/storetest"
 )
 
@@ -118,5 +120,59 @@ func TestFailedBatchRetriesAlone(t *testing.T) {
 		if err := chat.VerifyRoom(ctx, s, id); err != nil {
 			t.Errorf("room %s: the chain does not verify: %v", id, err)
 		}
+	}
+}
+
+// TestTimeMarksMigration applies migration 002 to a log stored before it; see
+// the PostgreSQL store's test of the same name.
+func TestTimeMarksMigration(t *testing.T) {
+	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "caseroom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := New(db)
+	if err := db.Migrate(t.Context(), "chat", storetest.MigrationsBefore(t, Migrations, "002")); err != nil {
+		t.Fatal(err)
+	}
+	latest := storetest.FillOlderLog(t, s, execSQL)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	var timeFrom, lastAt int64
+	var created, marks bool
+	err = db.Read.QueryRowContext(t.Context(), `SELECT time_from, last_at,
+		EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'chat_messages_created'),
+		EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'chat_messages_marks')
+		FROM chat_rooms WHERE id = 'older'`).Scan(&timeFrom, &lastAt, &created, &marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOlderLogMigrated(t, s, latest, timeFrom, lastAt, created, marks)
+}
+
+// TestTimeBoundsUseTheMarks: History finds a time among the marks (the
+// partial index), not by reading a room's entries.
+func TestTimeBoundsUseTheMarks(t *testing.T) {
+	s := mustOpen(t)
+	rows, err := s.db.Read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+chatsql.SelectTimeBounds, "r1", int64(5), int64(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(plan.String(), "INDEX chat_messages_marks") != 2 {
+		t.Errorf("SelectTimeBounds does not look up both bounds in chat_messages_marks:\n%s", plan.String())
 	}
 }

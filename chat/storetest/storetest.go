@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"VersionsListEdits", versionsListEdits},
 		{"HistoryAfterBeforeAndTime", historyAfterBeforeAndTime},
 		{"HistoryLimitIsCapped", historyLimitIsCapped},
+		{"StampsNeverGoBack", stampsNeverGoBack},
+		{"HistoryByTimeFindsEveryEntry", historyByTimeFindsEveryEntry},
 		{"RoomsOfUnreadAndOrder", roomsOfUnreadAndOrder},
 		{"MarkReadIsMonotonic", markReadIsMonotonic},
 		{"MembershipEffects", membershipEffects},
@@ -71,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"TamperDeleteEntry", tamperDeleteEntry},
 		{"TamperInsertForgedEntry", tamperInsertForgedEntry},
 		{"TamperReorderEntries", tamperReorderEntries},
+		{"HistoryByTimeOverOlderEntries", historyByTimeOverOlderEntries},
 	}
 	for _, tc := range tamper {
 		t.Run(tc.name, func(t *testing.T) {
