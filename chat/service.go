@@ -592,7 +592,7 @@ func (s *Service) post(ctx context.Context, who acl.Subject, id RoomID, in Post,
 		ReplyTo: in.ReplyTo, Mentions: in.Mentions, Body: in.Body, Payload: in.Payload}
 	msg.Countable = spec.Countable
 	msg.CreatedAt = s.now()
-	dup, err = s.appendPublish(WithSenderRole(ctx, a.role), msg, 0)
+	dup, err = s.appendPublish(WithSenderRole(ctx, a.role, a.room.Head), msg, 0)
 	if err != nil {
 		return Message{}, false, err
 	}

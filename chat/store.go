@@ -144,18 +144,26 @@ func WithCommitHook(ctx context.Context, f func(*Message)) context.Context {
 type senderRoleKey struct{}
 
 // WithSenderRole returns ctx carrying the sender's room role ("" for none)
-// that the caller's access decision rested on, for Store.Append: the store
-// reads the sender's membership under the room's lock and, if it is not role,
-// stores nothing and answers ErrRoleChanged. So a decision made on a cached
-// or earlier read of the membership holds at commit.
-func WithSenderRole(ctx context.Context, role RoomRole) context.Context {
-	return context.WithValue(ctx, senderRoleKey{}, role)
+// that the caller's access decision rested on, for Store.Append, and asOf,
+// the room's head when that membership was read: the store checks at commit
+// that the sender's role is still role and, if it is not, stores nothing and
+// answers ErrRoleChanged. So a decision made on a cached or earlier read of
+// the membership holds at commit. A store may skip reading the role when no
+// entry after asOf changed the room's members.
+func WithSenderRole(ctx context.Context, role RoomRole, asOf Seq) context.Context {
+	return context.WithValue(ctx, senderRoleKey{}, SenderDecision{Role: role, AsOf: asOf})
 }
 
-// SenderRole returns the role WithSenderRole put in ctx, and whether there is one.
-func SenderRole(ctx context.Context) (RoomRole, bool) {
-	r, ok := ctx.Value(senderRoleKey{}).(RoomRole)
-	return r, ok
+// A SenderDecision is what WithSenderRole put in a context.
+type SenderDecision struct {
+	Role RoomRole
+	AsOf Seq
+}
+
+// SenderRole returns the decision WithSenderRole put in ctx, and whether there is one.
+func SenderRole(ctx context.Context) (SenderDecision, bool) {
+	d, ok := ctx.Value(senderRoleKey{}).(SenderDecision)
+	return d, ok
 }
 
 // CommitHook returns the hook WithCommitHook put in ctx, or nil.

@@ -244,11 +244,11 @@ func Admit(e *chat.Message, ef Effect, head chat.Seq, archived bool, ifHead chat
 	return nil
 }
 
-// WantRole returns the sender role an Append's caller decided on
+// WantRole returns the sender decision an Append's caller made
 // (chat.WithSenderRole), or nil when it named none.
-func WantRole(ctx context.Context) *chat.RoomRole {
-	if r, ok := chat.SenderRole(ctx); ok {
-		return &r
+func WantRole(ctx context.Context) *chat.SenderDecision {
+	if d, ok := chat.SenderRole(ctx); ok {
+		return &d
 	}
 	return nil
 }
@@ -256,8 +256,8 @@ func WantRole(ctx context.Context) *chat.RoomRole {
 // CheckRole refuses an entry whose caller decided on a sender role (want)
 // other than got, the sender's role as read under the room's lock ("" for
 // none).
-func CheckRole(want *chat.RoomRole, got chat.RoomRole) error {
-	if want != nil && *want != got {
+func CheckRole(want *chat.SenderDecision, got chat.RoomRole) error {
+	if want != nil && want.Role != got {
 		return chat.ErrRoleChanged
 	}
 	return nil

@@ -28,10 +28,10 @@ type Pending struct {
 	Ctx    context.Context // the caller's, for its commit hook
 	M      *chat.Message
 	IfHead chat.Seq
-	Want   *chat.RoomRole // the sender role the caller decided on (WantRole), or nil
-	Dup    bool           // the answer: a repeated client id
-	Err    error          // the answer: why it was not stored
-	wake   chan bool      // true: lead the next batches; false: answered
+	Want   *chat.SenderDecision // the sender role the caller decided on (WantRole), or nil
+	Dup    bool                 // the answer: a repeated client id
+	Err    error                // the answer: why it was not stored
+	wake   chan bool            // true: lead the next batches; false: answered
 }
 
 type Group struct {
@@ -45,9 +45,15 @@ type Group struct {
 // GroupStats counts a group's work since it started: batches committed (or
 // failed), the appends they held, and the time spent committing them. The
 // entries per batch say how much the commits are shared.
+//
+// The PostgreSQL store also counts the batches it committed onto heads it
+// remembered, in one statement (Known), and the rooms of such batches whose
+// head had moved meanwhile and were committed again with their heads locked
+// (Stale).
 type GroupStats struct {
 	Batches, Entries uint64
 	Committing       time.Duration
+	Known, Stale     uint64
 }
 
 // Stats returns the group's counts so far.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 const (
 	// The rooms of a batch, locked in id order so that two batches (on two
 	// nodes) never wait for each other in a cycle.
-	lockHeads = `SELECT id, head_seq, head_hash, archived, last_at FROM chat_rooms
+	lockHeads = `SELECT id, head_seq, head_hash, archived, last_at, members_at FROM chat_rooms
 	WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
 
 	// The roles of the batch's senders whose callers named one (chatsql.CheckRole).
@@ -32,6 +33,32 @@ const (
 	advanceHeads = `UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
 	FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[]) AS v(id, seq, hash, at)
 	WHERE r.id = v.id`
+
+	// commitKnown's one statement: each room's head advances only if it is
+	// still the one the batch chained onto, the room is not archived and its
+	// members have not changed since the oldest decision of the batch's
+	// entries to it; the entries of the rooms that advanced are inserted, and
+	// their ids answered. The UPDATE takes the rooms' row locks as lockHeads
+	// would, in the order the join finds them: batches of one node never share
+	// a room (laneOf), and a deadlock with another node's batch fails both to
+	// their fallbacks.
+	advanceAndInsert = `WITH up AS (
+	UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
+	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[])
+		AS v(id, seq, hash, at, was_seq, was_hash, as_of)
+	WHERE r.id = v.id AND r.head_seq = v.was_seq AND r.head_hash = v.was_hash
+		AND NOT r.archived AND r.members_at <= v.as_of
+	RETURNING r.id
+), ins AS (
+	INSERT INTO chat_messages (room, seq, kind, sender, sender_unit, client_id,
+	reply_to, mentions, body, payload, target, occurred_at, created_at, prev, hash, countable)
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+	$7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bigint[], $12::bigint[], $13::bigint[],
+	$14::bytea[], $15::bytea[], $16::boolean[]) AS u(room, seq, kind, sender, sender_unit, client_id,
+	reply_to, mentions, body, payload, target, occurred_at, created_at, prev, hash, countable)
+	WHERE u.room IN (SELECT id FROM up)
+)
+SELECT id FROM up`
 )
 
 // batchTimeout bounds one batch's transaction: the leader's own request may
@@ -69,60 +96,172 @@ func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
 	}
 }
 
-// commitPlain stores entries without an effect in one transaction: it locks
-// their rooms' heads, chains the new entries in Go and inserts them with one
-// statement. The transaction takes two round trips to the database, each a
-// pipeline of statements: BEGIN, the locks and the senders' roles; then the
-// inserts, the new heads and COMMIT. If it fails, each entry is tried again
-// alone, so that each gets its own answer.
+// A head is a room's log head as a batch chains its entries onto it.
+type head struct {
+	seq       int64
+	hash      []byte
+	archived  bool
+	lastAt    int64
+	membersAt int64 // seq of the last entry that changed the room's members
+
+	// For commitKnown: the head as the batch found it, and the oldest access
+	// decision (chat.SenderDecision.AsOf) among the batch's entries to it.
+	wasSeq  int64
+	wasHash []byte
+	asOf    int64
+}
+
+// commitPlain stores entries without an effect, several rooms' in one
+// transaction, and answers each. When this node committed the last entry of
+// every room of the batch, it knows their heads (s.heads) and commitKnown
+// stores the batch in one statement; the entries of any room whose head
+// turned out to have moved, and every batch with a room not known, go to
+// commitLocked, which reads and locks the heads first.
+func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
+	live := make([]*chatsql.Pending, 0, len(batch))
+	for _, p := range batch {
+		if err := chatsql.CheckEntry(p.M); err != nil {
+			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", p.M.Room, err)
+			continue
+		}
+		live = append(live, p)
+	}
+	if heads := s.heads.lookup(live); heads != nil {
+		live = s.commitKnown(ctx, live, heads)
+	}
+	if len(live) > 0 {
+		s.commitLocked(ctx, live)
+	}
+}
+
+// commitKnown stores live, whose rooms' heads were remembered (heads), in one
+// round trip: BEGIN, advanceAndInsert, COMMIT. It needs neither the heads'
+// row locks first nor the senders' roles: the statement advances a room only
+// from the head the entries were chained onto, and only if no entry has
+// changed the room's members since the access decisions the entries were
+// posted on, so each decision holds as if the role had been read under the
+// lock. It returns the entries of the rooms that did not advance, for
+// commitLocked; they were not stored.
+func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads map[chat.RoomID]*head) []*chatsql.Pending {
+	for _, p := range live {
+		if p.IfHead != 0 {
+			return live // answered against the head as locked, never a remembered one
+		}
+	}
+	for _, h := range heads {
+		h.wasSeq, h.wasHash, h.asOf = h.seq, h.hash, math.MaxInt64
+	}
+	for _, p := range live {
+		if p.Want != nil {
+			h := heads[p.M.Room]
+			h.asOf = min(h.asOf, int64(p.Want.AsOf))
+		}
+	}
+	for _, h := range heads {
+		if h.asOf < h.membersAt {
+			// A decision older than the last change of members: the role
+			// must be read. Every entry takes the locked path.
+			return live
+		}
+	}
+	b := chainEntries(live, heads, func(*chatsql.Pending, *chat.Message) error { return nil })
+	if len(b.answers) == 0 {
+		return b.alone
+	}
+	nh := len(heads)
+	hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
+	wSeq, wHash, asOf := make([]int64, 0, nh), make([][]byte, 0, nh), make([]int64, 0, nh)
+	for id, h := range heads {
+		hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
+		wSeq, wHash, asOf = append(wSeq, h.wasSeq), append(wHash, h.wasHash), append(asOf, h.asOf)
+	}
+	one := &pgx.Batch{}
+	one.Queue("BEGIN")
+	one.Queue(advanceAndInsert, append(b.rows.args(), hRoom, hSeq, hHash, hAt, wSeq, wHash, asOf)...)
+	one.Queue("COMMIT")
+	advanced := make(map[chat.RoomID]bool, nh)
+	err := s.roundTrip(ctx, one, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			advanced[chat.RoomID(id)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return commitAnswer(br)
+	})
+	if err != nil {
+		// Nothing of the batch is known to be stored: each entry is tried
+		// again alone, as after a failed locked batch.
+		s.heads.forget(heads)
+		s.alone(ctx, live)
+		return nil
+	}
+	s.known.Add(1)
+	var rest []*chatsql.Pending
+	stale := map[chat.RoomID]*head{}
+	for id, h := range heads {
+		if advanced[id] {
+			s.heads.remember(id, h)
+		} else {
+			stale[id] = h
+		}
+	}
+	s.heads.forget(stale)
+	s.stale.Add(uint64(len(stale)))
+	if len(stale) > 0 {
+		var kept []answer
+		for _, a := range b.answers {
+			if stale[a.p.M.Room] != nil {
+				rest = append(rest, a.p)
+			} else {
+				kept = append(kept, a)
+			}
+		}
+		b.answers = kept
+	}
+	b.answer()
+	return append(rest, b.alone...)
+}
+
+// commitLocked stores live in one transaction of two round trips, each a
+// pipeline of statements: BEGIN, the locks on the rooms' heads and the
+// senders' roles; then the inserts, the new heads and COMMIT. If it fails,
+// each entry is tried again alone, so that each gets its own answer.
 //
 // It does not look up the batch's client ids first: a client id repeats only
 // when a client retries a post whose answer it lost, and then the insert
 // breaks the unique index on client ids, the batch fails, and appendOne,
 // which does look, answers each entry. The lookup cost a fifth of the
 // database's time per batch; a retry costs its batch one transaction per entry.
-func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
-	type head struct {
-		seq      int64
-		hash     []byte
-		archived bool
-		lastAt   int64
-	}
-	// Every slice is sized for the whole batch up front, and the entries stay
-	// in one array: at ingest rates this function's own garbage was a sixth
-	// of the server's allocations.
-	n := len(batch)
-	live := make([]*chatsql.Pending, 0, n)
+func (s *Store) commitLocked(ctx context.Context, live []*chatsql.Pending) {
+	n := len(live)
 	rooms := make([]string, 0, n)
-	entries := make([]chat.Message, n)
 	roleRooms, roleUsers := make([]string, 0, n), make([]string, 0, n)
-	for k, p := range batch {
-		e := &entries[k]
-		*e = *p.M
-		if err := chatsql.CheckEntry(e); err != nil {
-			p.Err = fmt.Errorf("chat/postgres: append to %s: %w", p.M.Room, err)
-			continue
-		}
-		live = append(live, p)
-		rooms = append(rooms, string(e.Room))
+	for _, p := range live {
+		rooms = append(rooms, string(p.M.Room))
 		if p.Want != nil {
-			roleRooms, roleUsers = append(roleRooms, string(e.Room)), append(roleUsers, string(e.Sender))
+			roleRooms, roleUsers = append(roleRooms, string(p.M.Room)), append(roleUsers, string(p.M.Sender))
 		}
-	}
-	if len(live) == 0 {
-		return
 	}
 	slices.Sort(rooms)
 	rooms = slices.Compact(rooms)
 
-	fallback := func() {
-		for _, p := range live {
-			s.commitOne(ctx, p)
-		}
-	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		fallback()
+		s.alone(ctx, live)
 		return
 	}
 	// release gives the connection back with no transaction open, so that its
@@ -161,7 +300,7 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		for rows.Next() {
 			var id string
 			h := &head{}
-			if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt); err != nil {
+			if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt, &h.membersAt); err != nil {
 				rows.Close()
 				return err
 			}
@@ -193,39 +332,129 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 	}()
 	if err != nil {
 		release()
-		fallback()
+		s.alone(ctx, live)
 		return
 	}
 
-	// Chain the new entries in order, as appendEntry would one by one.
-	var (
-		cRoom, cKind, cSender, cUnit = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		cMentions, cBody             = make([]string, 0, n), make([]string, 0, n)
-		cClient                      = make([]*string, 0, n)
-		cSeq, cReply                 = make([]int64, 0, n), make([]int64, 0, n)
-		cTarget, cCreated            = make([]int64, 0, n), make([]int64, 0, n)
-		cOccurred                    = make([]*int64, 0, n)
-		occurred                     = make([]int64, n) // what cOccurred points to
-		cPayload, cPrev, cHash       = make([][]byte, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
-		cCountable                   = make([]bool, 0, n)
-	)
-	type answer struct {
-		p  *chatsql.Pending
-		e  *chat.Message // in entries
-		of int           // > 0: a repeat within the batch of answers[of-1]
-	}
-	answers := make([]answer, 0, n)
-	var alone []*chatsql.Pending           // refused entries with a client id
-	batchCID := make(map[[3]string]int, n) // client id -> index into answers
-	for k, p := range batch {
-		if p.Err != nil {
-			continue
+	b := chainEntries(live, heads, func(p *chatsql.Pending, e *chat.Message) error {
+		return chatsql.CheckRole(p.Want, roles[[2]string{string(e.Room), string(e.Sender)}])
+	})
+	if len(b.answers) > 0 {
+		// Round trip 2: insert, advance the heads, commit.
+		nh := len(heads)
+		hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
+		for id, h := range heads {
+			hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
 		}
+		second := &pgx.Batch{}
+		second.Queue(insertEntries, b.rows.args()...)
+		second.Queue(advanceHeads, hRoom, hSeq, hHash, hAt)
+		second.Queue("COMMIT")
+		err = func() error {
+			br := conn.SendBatch(ctx, second)
+			defer br.Close()
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			if err := commitAnswer(br); err != nil {
+				return err
+			}
+			return br.Close()
+		}()
+		if err != nil {
+			release()
+			var again []*chatsql.Pending
+			for _, p := range live {
+				if p.Err == nil {
+					again = append(again, p)
+				}
+			}
+			s.alone(ctx, again)
+			return
+		}
+		for id, h := range heads {
+			if !h.archived {
+				s.heads.remember(id, h)
+			}
+		}
+	}
+	b.answer()
+	release() // its locks, before appendOne takes them again
+	s.alone(ctx, b.alone)
+}
+
+// alone commits each of ps in a transaction of its own (appendOne).
+func (s *Store) alone(ctx context.Context, ps []*chatsql.Pending) {
+	for _, p := range ps {
+		s.commitOne(ctx, p)
+	}
+}
+
+// roundTrip sends b on a connection of the pool and reads its results with
+// read, then gives the connection back with no transaction open.
+func (s *Store) roundTrip(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
+	err = read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		conn.Exec(ctx, "ROLLBACK")
+	}
+	return err
+}
+
+// commitAnswer reads the answer to a batch's COMMIT: that of a transaction
+// that failed is ROLLBACK, not an error.
+func commitAnswer(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("chat/postgres: batch commit answered %q", tag.String())
+	}
+	return err
+}
+
+// chained is a batch's entries chained onto their rooms' heads: the columns
+// of insertEntries, the answer of each entry chained, and the entries refused
+// that have a client id, for appendOne to answer (a retry of a post stored
+// earlier is answered with that post, whatever has happened since).
+type chained struct {
+	rows    *entryRows
+	answers []answer
+	alone   []*chatsql.Pending
+}
+
+type answer struct {
+	p  *chatsql.Pending
+	e  *chat.Message // in the batch's entries
+	of int           // > 0: a repeat within the batch of answers[of-1]
+}
+
+// chainEntries chains live's entries in order onto heads, advancing them, as
+// appendEntry would one by one; check is the sender check of each entry. An
+// entry refused without a client id gets its error in its pending.
+func chainEntries(live []*chatsql.Pending, heads map[chat.RoomID]*head, check func(*chatsql.Pending, *chat.Message) error) chained {
+	// Every slice is sized for the whole batch up front, and the entries stay
+	// in one array: at ingest rates this function's own garbage was a sixth
+	// of the server's allocations.
+	n := len(live)
+	entries := make([]chat.Message, n)
+	b := chained{rows: newEntryRows(n), answers: make([]answer, 0, n)}
+	batchCID := make(map[[3]string]int, n) // client id -> index into answers
+	for k, p := range live {
 		e := &entries[k]
+		*e = *p.M
 		key := [3]string{string(e.Room), string(e.Sender), e.ClientID}
 		if e.ClientID != "" {
 			if i, ok := batchCID[key]; ok {
-				answers = append(answers, answer{p: p, of: i + 1})
+				b.answers = append(b.answers, answer{p: p, of: i + 1})
 				continue
 			}
 		}
@@ -236,13 +465,10 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		}
 		err := chatsql.Admit(e, chatsql.Effect{}, chat.Seq(h.seq), h.archived, p.IfHead)
 		if err == nil {
-			err = chatsql.CheckRole(p.Want, roles[[2]string{string(e.Room), string(e.Sender)}])
+			err = check(p, e)
 		}
 		if err != nil && e.ClientID != "" {
-			// Refused, unless it is the retry of a post stored earlier, which
-			// is answered with that post whatever has happened since:
-			// appendOne looks, after the batch.
-			alone = append(alone, p)
+			b.alone = append(b.alone, p)
 			continue
 		}
 		if err != nil {
@@ -256,83 +482,71 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 		e.Hash = audit.Next(e.Prev, e.Canonical())
 		e.Edited, e.Retracted = 0, 0
 		h.seq, h.hash, h.lastAt = int64(e.Seq), e.Hash, e.CreatedAt.UnixMicro()
+		b.rows.add(e)
+		if e.ClientID != "" {
+			batchCID[key] = len(b.answers)
+		}
+		b.answers = append(b.answers, answer{p: p, e: e})
+	}
+	return b
+}
 
-		cRoom, cSeq, cKind = append(cRoom, string(e.Room)), append(cSeq, int64(e.Seq)), append(cKind, string(e.Kind))
-		cSender, cUnit = append(cSender, string(e.Sender)), append(cUnit, string(e.SenderUnit))
-		var cid *string
-		if e.ClientID != "" {
-			cid = &e.ClientID
-		}
-		cClient, cReply = append(cClient, cid), append(cReply, int64(e.ReplyTo))
-		cMentions, cBody = append(cMentions, chatsql.EncodeMentions(e.Mentions)), append(cBody, e.Body)
-		cPayload, cTarget = append(cPayload, nullBytes(e.Payload)), append(cTarget, int64(e.Target))
-		var occ *int64
-		if o := micros(e.OccurredAt); o.Valid {
-			occurred[k] = o.Int64
-			occ = &occurred[k]
-		}
-		cOccurred, cCreated = append(cOccurred, occ), append(cCreated, e.CreatedAt.UnixMicro())
-		cPrev, cHash, cCountable = append(cPrev, nullBytes(e.Prev)), append(cHash, e.Hash), append(cCountable, e.Countable)
-		if e.ClientID != "" {
-			batchCID[key] = len(answers)
-		}
-		answers = append(answers, answer{p: p, e: e})
-	}
-	if len(cRoom) > 0 {
-		// Round trip 2: insert, advance the heads, commit.
-		nh := len(heads)
-		hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
-		for id, h := range heads {
-			hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
-		}
-		second := &pgx.Batch{}
-		second.Queue(insertEntries, cRoom, cSeq, cKind, cSender, cUnit, cClient, cReply, cMentions, cBody,
-			cPayload, cTarget, cOccurred, cCreated, cPrev, cHash, cCountable)
-		second.Queue(advanceHeads, hRoom, hSeq, hHash, hAt)
-		second.Queue("COMMIT")
-		err = func() error {
-			br := conn.SendBatch(ctx, second)
-			defer br.Close()
-			for range 2 {
-				if _, err := br.Exec(); err != nil {
-					return err
-				}
-			}
-			// COMMIT of a transaction that failed answers ROLLBACK, not an error.
-			tag, err := br.Exec()
-			if err == nil && tag.String() != "COMMIT" {
-				err = fmt.Errorf("chat/postgres: batch commit answered %q", tag.String())
-			}
-			if err != nil {
-				return err
-			}
-			return br.Close()
-		}()
-		if err != nil {
-			release()
-			var again []*chatsql.Pending
-			for _, p := range live {
-				if p.Err == nil {
-					again = append(again, p)
-				}
-			}
-			for _, p := range again {
-				s.commitOne(ctx, p)
-			}
-			return
-		}
-	}
-	for _, a := range answers {
+// answer gives each chained entry's caller its entry as stored (or, for a
+// repeat within the batch, the first's) and calls its commit hook.
+func (b chained) answer() {
+	for _, a := range b.answers {
 		switch {
 		case a.of > 0:
-			*a.p.M, a.p.Dup = *answers[a.of-1].e, true
+			*a.p.M, a.p.Dup = *b.answers[a.of-1].e, true
 		default:
 			*a.p.M = *a.e
 			a.p.Hook()
 		}
 	}
-	release() // its locks, before appendOne takes them again
-	for _, p := range alone {
-		s.commitOne(ctx, p)
+}
+
+// entryRows are the columns of insertEntries.
+type entryRows struct {
+	room, kind, sender, unit, mentions, body []string
+	client                                   []*string
+	seq, reply, target, created              []int64
+	occurred                                 []*int64
+	payload, prev, hash                      [][]byte
+	countable                                []bool
+}
+
+func newEntryRows(n int) *entryRows {
+	return &entryRows{
+		room: make([]string, 0, n), kind: make([]string, 0, n), sender: make([]string, 0, n), unit: make([]string, 0, n),
+		mentions: make([]string, 0, n), body: make([]string, 0, n), client: make([]*string, 0, n),
+		seq: make([]int64, 0, n), reply: make([]int64, 0, n), target: make([]int64, 0, n), created: make([]int64, 0, n),
+		occurred: make([]*int64, 0, n), payload: make([][]byte, 0, n), prev: make([][]byte, 0, n), hash: make([][]byte, 0, n),
+		countable: make([]bool, 0, n),
 	}
+}
+
+// add appends e, which must stay where it is until the rows are sent (client
+// id and occurred_at point into it).
+func (r *entryRows) add(e *chat.Message) {
+	r.room, r.seq, r.kind = append(r.room, string(e.Room)), append(r.seq, int64(e.Seq)), append(r.kind, string(e.Kind))
+	r.sender, r.unit = append(r.sender, string(e.Sender)), append(r.unit, string(e.SenderUnit))
+	var cid *string
+	if e.ClientID != "" {
+		cid = &e.ClientID
+	}
+	var occ *int64
+	if !e.OccurredAt.IsZero() {
+		occ = new(e.OccurredAt.UnixMicro())
+	}
+	r.client, r.reply = append(r.client, cid), append(r.reply, int64(e.ReplyTo))
+	r.mentions, r.body = append(r.mentions, chatsql.EncodeMentions(e.Mentions)), append(r.body, e.Body)
+	r.payload, r.target = append(r.payload, nullBytes(e.Payload)), append(r.target, int64(e.Target))
+	r.occurred, r.created = append(r.occurred, occ), append(r.created, e.CreatedAt.UnixMicro())
+	r.prev, r.hash, r.countable = append(r.prev, nullBytes(e.Prev)), append(r.hash, e.Hash), append(r.countable, e.Countable)
+}
+
+// args are the rows as insertEntries' parameters $1–$16.
+func (r *entryRows) args() []any {
+	return []any{r.room, r.seq, r.kind, r.sender, r.unit, r.client, r.reply, r.mentions, r.body,
+		r.payload, r.target, r.occurred, r.created, r.prev, r.hash, r.countable}
 }

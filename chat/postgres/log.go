@@ -25,7 +25,7 @@ const (
 	// changes, leaves the row free for the foreign-key checks of read markers,
 	// members and blobs, which take FOR KEY SHARE.
 	// With the head, the sender's role ($2), for chatsql.CheckRole.
-	lockHead = `SELECT head_seq, head_hash, archived, last_at,
+	lockHead = `SELECT head_seq, head_hash, archived, last_at, members_at,
 	(SELECT role FROM chat_members WHERE room = $1 AND user_id = $2)
 	FROM chat_rooms WHERE id = $1 FOR NO KEY UPDATE`
 
@@ -55,6 +55,7 @@ const (
 	insertUnit   = `INSERT INTO chat_room_units (room, unit) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 	renameRoom   = `UPDATE chat_rooms SET name = $1 WHERE id = $2`
 	archiveRoom  = `UPDATE chat_rooms SET archived = $1 WHERE id = $2`
+	setMembersAt = `UPDATE chat_rooms SET members_at = $1 WHERE id = $2`
 
 	// RULE: only a text message that is still shown can be edited, and only a
 	// text or file message can be retracted, once; acts are corrected by new acts.
@@ -91,19 +92,23 @@ func (s *Store) Append(ctx context.Context, m *chat.Message, ifHead chat.Seq) (d
 
 // appendOne stores m alone, in its own transaction: the path of an entry with
 // an effect, and of each entry of a batch that failed as a whole.
-func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (dup bool, err error) {
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.SenderDecision) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/postgres: append to %s: %w", m.Room, err)
 	}
 	defer tx.Rollback(ctx)
-	e, dup, err := appendEntry(ctx, tx, m, ifHead, want)
+	var after head
+	e, dup, err := appendEntry(ctx, tx, m, ifHead, want, &after)
 	if err != nil {
 		return false, fmt.Errorf("chat/postgres: append to %s: %w", m.Room, err)
 	}
 	if !dup {
 		if err := tx.Commit(ctx); err != nil {
 			return false, fmt.Errorf("chat/postgres: append to %s: commit: %w", m.Room, err)
+		}
+		if !after.archived {
+			s.heads.remember(e.Room, &after)
 		}
 	}
 	*m = e
@@ -112,21 +117,23 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq,
 
 // appendEntry appends a copy of m to its room in tx and applies its effect. It
 // returns the entry as stored, or the entry stored earlier under m's client id
-// and dup; then it has written nothing.
-func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
+// and dup; then it has written nothing. When it stores the entry it sets
+// *after to the room's new head.
+func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Seq, want *chat.SenderDecision, after *head) (chat.Message, bool, error) {
 	e := *m
 	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post
 	}
 	ef, invalidErr := chatsql.DecodeEffect(&e)
 	var (
-		head     int64
-		headHash []byte
-		archived bool
-		lastAt   int64
+		head      int64
+		headHash  []byte
+		archived  bool
+		lastAt    int64
+		membersAt int64
 	)
 	var role *string
-	if err := tx.QueryRow(ctx, lockHead, string(e.Room), string(e.Sender)).Scan(&head, &headHash, &archived, &lastAt, &role); err != nil {
+	if err := tx.QueryRow(ctx, lockHead, string(e.Room), string(e.Sender)).Scan(&head, &headHash, &archived, &lastAt, &membersAt, &role); err != nil {
 		return e, false, dbError(err)
 	}
 	refused := invalidErr
@@ -173,7 +180,30 @@ func appendEntry(ctx context.Context, tx pgx.Tx, m *chat.Message, ifHead chat.Se
 	if err := applyEffect(ctx, tx, &e, ef); err != nil {
 		return e, false, err
 	}
+	*after = headAfter(&e, ef, archived, membersAt)
 	return e, false, nil
+}
+
+// changesMembers reports whether entries of kind change a room's members.
+func changesMembers(kind chat.Kind) bool {
+	switch kind {
+	case chat.RoomCreate, chat.MemberAdd, chat.MemberRemove, chat.MemberRole:
+		return true
+	}
+	return false
+}
+
+// headAfter is a room's head once e, with effect ef, is appended to its log,
+// whose head was archived and whose members last changed at membersAt.
+func headAfter(e *chat.Message, ef chatsql.Effect, archived bool, membersAt int64) head {
+	h := head{seq: int64(e.Seq), hash: e.Hash, lastAt: e.CreatedAt.UnixMicro(), archived: archived, membersAt: membersAt}
+	if changesMembers(e.Kind) {
+		h.membersAt = int64(e.Seq)
+	}
+	if e.Kind == chat.RoomArchive {
+		h.archived = ef.Archived
+	}
+	return h
 }
 
 // insertEntry inserts e and makes it its room's head. It reports false, having
@@ -193,6 +223,12 @@ func insertEntry(ctx context.Context, tx pgx.Tx, e *chat.Message) (bool, error) 
 // state, or the derived fields of the entry an edit or retraction is about.
 func applyEffect(ctx context.Context, tx pgx.Tx, e *chat.Message, ef chatsql.Effect) error {
 	room := string(e.Room)
+	if changesMembers(e.Kind) {
+		// Decisions made before this entry have their sender's role read again (commitKnown).
+		if _, err := tx.Exec(ctx, setMembersAt, int64(e.Seq), room); err != nil {
+			return fmt.Errorf("members changed: %w", err)
+		}
+	}
 	switch e.Kind {
 	case chat.RoomCreate, chat.MemberAdd:
 		for _, r := range ef.Members {

@@ -86,12 +86,16 @@ func (s *Store) CreateRoom(ctx context.Context, r chat.Room, created *chat.Messa
 	if err != nil {
 		return fmt.Errorf("chat/postgres: create room %s: %w", r.ID, dbError(err))
 	}
-	e, _, err = appendEntry(ctx, tx, &e, 0, nil)
+	var after head
+	e, _, err = appendEntry(ctx, tx, &e, 0, nil, &after)
 	if err != nil {
 		return fmt.Errorf("chat/postgres: create room %s: %w", r.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("chat/postgres: create room %s: commit: %w", r.ID, err)
+	}
+	if !after.archived {
+		s.heads.remember(e.Room, &after)
 	}
 	*created = e
 	return nil

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +33,10 @@ const selectRoomExists = `SELECT 1 FROM chat_rooms WHERE id = $1`
 
 // Store is the chat.Store on PostgreSQL. Its methods are safe for concurrent use.
 type Store struct {
-	pool  *pgxpool.Pool
-	lanes [commitLanes]chatsql.Group // appends waiting for their batch, by room
+	pool         *pgxpool.Pool
+	lanes        [commitLanes]chatsql.Group // appends waiting for their batch, by room
+	heads        headCache                  // the heads this node's batches committed last
+	known, stale atomic.Uint64              // for CommitStats
 }
 
 // commitLanes is how many group commits run side by side. A room's appends
@@ -188,5 +191,6 @@ func (s *Store) CommitStats() chatsql.GroupStats {
 		st := s.lanes[i].Stats()
 		sum.Batches, sum.Entries, sum.Committing = sum.Batches+st.Batches, sum.Entries+st.Entries, sum.Committing+st.Committing
 	}
+	sum.Known, sum.Stale = s.known.Load(), s.stale.Load()
 	return sum
 }

@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"caseroom/acl"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"strings"
 	"sync"
 	"testing"
@@ -269,7 +272,7 @@ func explainNoSeqScan(t *testing.T, s *Store, query string, args ...any) string 
 	return plan.String()
 }
 
-// TestTimeMarksMigration applies migration 003 to a log stored before it,
+// TestTimeMarksMigration applies migration 004 to a log stored before it,
 // whose times are out of order as the old stamps could leave them: the
 // room's time_from must become the seq after its head and last_at its latest
 // time, so that the next entry is stamped after every older one, and the
@@ -277,7 +280,7 @@ func explainNoSeqScan(t *testing.T, s *Store, query string, args ...any) string 
 func TestTimeMarksMigration(t *testing.T) {
 	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
 	s := New(pgdbtest.MustFreshSchema(t))
-	if err := pgdb.Migrate(t.Context(), s.pool, "chat", storetest.MigrationsBefore(t, Migrations, "003")); err != nil {
+	if err := pgdb.Migrate(t.Context(), s.pool, "chat", storetest.MigrationsBefore(t, Migrations, "004")); err != nil {
 		t.Fatal(err)
 	}
 	latest := storetest.FillOlderLog(t, s, execSQL)
@@ -293,4 +296,125 @@ func TestTimeMarksMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CheckOlderLogMigrated(t, s, latest, timeFrom, lastAt, created, marks)
+}
+
+// TestRememberedHeadsAcrossNodes runs two stores on one database, as two
+// nodes, appending to the same rooms: rounds of concurrent appends on one
+// node (whose later batches commit onto the heads it remembers, in one
+// statement), rounds on the other in between (so that the first node's
+// remembered heads go stale), rounds on both at once, and a membership change
+// on the second node that an older decision on the first must not survive.
+// Every append is answered once, as alone; the logs hold exactly what was
+// acknowledged, in chains that verify; and the first node did take both the
+// remembered path and the stale one.
+func TestRememberedHeadsAcrossNodes(t *testing.T) {
+	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	url := pgdbtest.URLWithSchema(t)
+	node := func() *Store {
+		pool, err := pgxpool.New(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		s := New(pool)
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := node(), node()
+	ctx := t.Context()
+	rooms := []chat.RoomID{"r1", "r2", "r3"}
+	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
+	for _, id := range rooms {
+		room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
+		create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
+			Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})}
+		if err := a.CreateRoom(ctx, room, &create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := func(id chat.RoomID) chat.Seq {
+		r, err := a.Room(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Head
+	}
+	acked := map[chat.RoomID]int{}
+	var mu sync.Mutex
+	// round posts n appends to every room on each of nodes at once, decided
+	// as the roles are, as of the rooms' heads when it starts unless asOf
+	// says otherwise; refused says which senders' appends must be refused.
+	round := func(name string, nodes []*Store, n int, asOf map[chat.RoomID]chat.Seq, refused map[acl.UserID]bool) {
+		t.Helper()
+		if asOf == nil {
+			asOf = map[chat.RoomID]chat.Seq{}
+			for _, id := range rooms {
+				asOf[id] = head(id)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, s := range nodes {
+			for _, id := range rooms {
+				for i := range n {
+					wg.Go(func() {
+						user, role := acl.UserID("u.alice"), chat.Owner
+						if i%3 == 1 {
+							user, role = "u.bob", chat.Member
+						}
+						m := chat.Message{Room: id, Kind: chat.Text, Sender: user, SenderUnit: "u1", Body: fmt.Sprint(name, " ", i), Countable: true}
+						_, err := s.Append(chat.WithSenderRole(ctx, role, asOf[id]), &m, 0)
+						switch {
+						case refused[user] && !errors.Is(err, chat.ErrRoleChanged):
+							t.Errorf("%s: %s's append to %s = %v, want ErrRoleChanged", name, user, id, err)
+						case !refused[user] && err != nil:
+							t.Errorf("%s: %s's append to %s: %v", name, user, id, err)
+						case err == nil:
+							mu.Lock()
+							acked[id]++
+							mu.Unlock()
+						}
+					})
+				}
+			}
+		}
+		wg.Wait()
+	}
+	for i := range 4 {
+		round(fmt.Sprint("a", i), []*Store{a}, 30, nil, nil)
+	}
+	if a.known.Load() == 0 {
+		t.Fatalf("node a committed no batch onto remembered heads in four rounds")
+	}
+	round("b", []*Store{b}, 5, nil, nil)
+	round("a after b", []*Store{a}, 30, nil, nil)
+	if a.stale.Load() == 0 {
+		t.Errorf("node a found no remembered head stale after node b appended to every room")
+	}
+	for i := range 3 {
+		round(fmt.Sprint("both ", i), []*Store{a, b}, 20, nil, nil)
+	}
+	// Node b removes bob from every room; node a's decisions made before that
+	// must have bob's appends refused, alice's stored.
+	before := map[chat.RoomID]chat.Seq{}
+	for _, id := range rooms {
+		before[id] = head(id)
+		rm := chat.Message{Room: id, Kind: chat.MemberRemove, Sender: "u.alice", SenderUnit: "u1",
+			Payload: mustPayload(t, chat.MembersChanged{Members: []chat.MemberRef{{User: "u.bob"}}})}
+		if _, err := b.Append(ctx, &rm, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round("a, bob removed", []*Store{a}, 30, before, map[acl.UserID]bool{"u.bob": true})
+	for _, id := range rooms {
+		// Entry 1 created the room and the last removed bob.
+		if got, want := head(id), chat.Seq(acked[id]+2); got != want {
+			t.Errorf("room %s: head %d, want %d (1 + %d acknowledged + 1)", id, got, want, acked[id])
+		}
+		if err := chat.VerifyRoom(ctx, a, id); err != nil {
+			t.Errorf("room %s does not verify: %v", id, err)
+		}
+	}
+	t.Logf("node a: %d batches onto remembered heads, %d stale rooms", a.known.Load(), a.stale.Load())
 }

@@ -163,7 +163,7 @@ func (s *Store) commitOne(ctx context.Context, p *chatsql.Pending) {
 }
 
 // appendOne stores m alone, in its own transaction.
-func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (dup bool, err error) {
+func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq, want *chat.SenderDecision) (dup bool, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("chat/sqlite: append to %s: %w", m.Room, err)
@@ -185,7 +185,7 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq,
 // appendEntry appends a copy of m to its room in tx and applies its effect. It
 // returns the entry as stored, or the entry stored earlier under m's client id
 // and dup; then it has written nothing.
-func appendEntry(ctx context.Context, tx *writeTx, m *chat.Message, ifHead chat.Seq, want *chat.RoomRole) (chat.Message, bool, error) {
+func appendEntry(ctx context.Context, tx *writeTx, m *chat.Message, ifHead chat.Seq, want *chat.SenderDecision) (chat.Message, bool, error) {
 	e := *m
 	if err := chatsql.CheckEntry(&e); err != nil {
 		return e, false, err // not even worth a look for an earlier post

@@ -212,9 +212,9 @@ func CheckOlderLogMigrated(t *testing.T, s chat.Store, latest, timeFrom, lastAt 
 	checkByTime(t, s, "older", rng, mustAll(t, s, "older"))
 }
 
-// MigrationsBefore is migrations without the file named first and those after
-// it, to build a schema as an older release left it.
-func MigrationsBefore(t *testing.T, migrations fs.FS, first string) fstest.MapFS {
+// MigrationsBefore is migrations without the one whose name starts with
+// version and those after it, to build a schema as an older release left it.
+func MigrationsBefore(t *testing.T, migrations fs.FS, version string) fstest.MapFS {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	names, err := fs.Glob(migrations, "*.sql")
@@ -222,7 +222,7 @@ func MigrationsBefore(t *testing.T, migrations fs.FS, first string) fstest.MapFS
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if name >= first {
+		if name >= version {
 			continue
 		}
 		b, err := fs.ReadFile(migrations, name)

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -260,7 +262,9 @@ func memberHeadsAgree(t *testing.T, s chat.Store) {
 func senderRoleCheckedAtCommit(t *testing.T, s chat.Store) {
 	ctx := t.Context()
 	mustCreate(t, s, "r", ref(alice, chat.Owner), ref(bob, chat.Member))
-	as := func(role chat.RoomRole) context.Context { return chat.WithSenderRole(ctx, role) }
+	// Decisions made on a read of the room as of an unknown head: every one
+	// must have its role checked.
+	as := func(role chat.RoomRole) context.Context { return chat.WithSenderRole(ctx, role, 0) }
 
 	m := text("r", bob, "as a member")
 	if _, err := s.Append(as(chat.Member), &m, 0); err != nil {
@@ -314,6 +318,76 @@ func senderRoleCheckedAtCommit(t *testing.T, s chat.Store) {
 	}
 	if got, want := mustHead(t, s, "r"), head+n/2; got != want {
 		t.Errorf("head %d after the concurrent appends, want %d (alice's only)", got, want)
+	}
+	mustVerify(t, s, "r")
+}
+
+// senderDecisionsAsOfHeads: appends whose callers name the head their
+// decision was made at (chat.SenderDecision.AsOf) are stored when no entry
+// since that head changed the room's members — a store may then take the
+// role as decided without reading it — and checked against the role at
+// commit when one did. Rounds of concurrent appends, so that a store that
+// commits in groups and remembers heads takes both of its paths, with
+// membership changes between them: every append of a round decided before a
+// change whose sender's role it changed is refused, every other is stored
+// once, in a chain that verifies.
+func senderDecisionsAsOfHeads(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, "r", ref(alice, chat.Owner), ref(bob, chat.Member), ref(carol, chat.Member))
+	roles := map[acl.UserID]chat.RoomRole{alice: chat.Owner, bob: chat.Member, carol: chat.Member}
+	changes := []chat.Message{
+		event("r", chat.MemberAdd, chat.MembersChanged{Members: []chat.MemberRef{ref(dave, "")}}),
+		event("r", chat.MemberRole, chat.MembersChanged{Members: []chat.MemberRef{ref(carol, chat.Moderator)}}),
+		event("r", chat.MemberRemove, chat.MembersChanged{Members: []chat.MemberRef{ref(bob, "")}}),
+	}
+	stored := 0
+	for round := range 2 * len(changes) {
+		asOf := mustHead(t, s, "r")
+		decided := maps.Clone(roles) // the roles as of asOf
+		// Every other round a membership changes after the decisions.
+		if round%2 == 1 {
+			c := changes[round/2]
+			mustAppend(t, s, c, 0)
+			var mc chat.MembersChanged
+			if err := json.Unmarshal(c.Payload, &mc); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range mc.Members {
+				switch c.Kind {
+				case chat.MemberRemove:
+					delete(roles, m.User)
+				default:
+					roles[m.User] = chatsql.RoleOrMember(m.Role)
+				}
+			}
+		}
+		senders := slices.Sorted(maps.Keys(decided))
+		const n = 48
+		errs := make([]error, n)
+		who := make([]acl.UserID, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			who[i] = senders[i%len(senders)]
+			wg.Go(func() {
+				m := text("r", who[i], fmt.Sprintf("round %d post %d", round, i))
+				_, errs[i] = s.Append(chat.WithSenderRole(ctx, decided[who[i]], asOf), &m, 0)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if roles[who[i]] == decided[who[i]] {
+				if err != nil {
+					t.Errorf("round %d: %s's append %d, decided as %q at %d, still so: %v", round, who[i], i, decided[who[i]], asOf, err)
+				}
+				stored++
+				continue
+			}
+			checkErr(t, fmt.Sprintf("round %d: %s's append %d, decided as %q at %d, now %q", round, who[i], i, decided[who[i]], asOf, roles[who[i]]),
+				err, chat.ErrRoleChanged)
+		}
+	}
+	if got, want := mustHead(t, s, "r"), chat.Seq(1+len(changes)+stored); got != want {
+		t.Errorf("head %d after the rounds, want %d (1 + %d changes + %d posts)", got, want, len(changes), stored)
 	}
 	mustVerify(t, s, "r")
 }

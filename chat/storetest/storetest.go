@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store, exec Exec) {
 		{"ConcurrentAppendsNeverShareASeq", concurrentAppendsNeverShareASeq},
 		{"ConcurrentAppendsMixedOutcomes", concurrentAppendsMixedOutcomes},
 		{"SenderRoleCheckedAtCommit", senderRoleCheckedAtCommit},
+		{"SenderDecisionsAsOfHeads", senderDecisionsAsOfHeads},
 		{"RoomAccessAgrees", roomAccessAgrees},
 		{"MemberHeadsAgree", memberHeadsAgree},
 		{"ClientIDIsIdempotent", clientIDIsIdempotent},

@@ -338,5 +338,9 @@ func (a *app) registerMetrics() {
 			func() float64 { return float64(cs.CommitStats().Entries) })
 		m.counter("caseroom_commit_seconds_total", "Time spent in group commits, database round trips and WAL flush included.",
 			func() float64 { return cs.CommitStats().Committing.Seconds() })
+		m.counter("caseroom_commit_known_batches_total", "Group commits made in one statement onto the rooms' heads as this node last committed them (PostgreSQL).",
+			func() float64 { return float64(cs.CommitStats().Known) })
+		m.counter("caseroom_commit_stale_heads_total", "Rooms of such commits whose head had moved by another path, committed again under their locks (PostgreSQL).",
+			func() float64 { return float64(cs.CommitStats().Stale) })
 	}
 }

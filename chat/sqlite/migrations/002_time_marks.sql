@@ -1,5 +1,5 @@
 -- History by time finds its place through a sparse index instead of one entry
--- per stored message; see the PostgreSQL store's migration 003 for why and
+-- per stored message; see the PostgreSQL store's migration 004 for why and
 -- how. time_from is the first seq of each room stamped in order
 -- (chatsql.Stamp); last_at becomes the latest time in the room.
 ALTER TABLE chat_rooms ADD COLUMN time_from INTEGER NOT NULL DEFAULT 1;
