@@ -35,7 +35,8 @@ const (
 	WHERE r.id = v.id`
 
 	// commitKnown's one statement: each room's head advances only if it is
-	// still the one the batch chained onto, the room is not archived and its
+	// still the one the batch chained onto (its time too, which the entries'
+	// stamps follow), the room is not archived and its
 	// members have not changed since the oldest decision of the batch's
 	// entries to it; the entries of the rooms that advanced are inserted, and
 	// their ids answered. The UPDATE takes the rooms' row locks as lockHeads
@@ -44,9 +45,9 @@ const (
 	// their fallbacks.
 	advanceAndInsert = `WITH up AS (
 	UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
-	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[])
-		AS v(id, seq, hash, at, was_seq, was_hash, as_of)
-	WHERE r.id = v.id AND r.head_seq = v.was_seq AND r.head_hash = v.was_hash
+	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[], $24::bigint[])
+		AS v(id, seq, hash, at, was_seq, was_hash, was_at, as_of)
+	WHERE r.id = v.id AND r.head_seq = v.was_seq AND r.head_hash = v.was_hash AND r.last_at = v.was_at
 		AND NOT r.archived AND r.members_at <= v.as_of
 	RETURNING r.id
 ), ins AS (
@@ -66,7 +67,9 @@ SELECT id FROM up`
 const batchTimeout = 30 * time.Second
 
 // commitBatch answers every pending of batch, in order: runs of entries
-// without an effect in one transaction each, an entry with an effect alone.
+// without an effect in one transaction each (a run of one too: commitPlain
+// takes one or two round trips where appendOne takes four), an entry with an
+// effect alone.
 func (s *Store) commitBatch(batch []*chatsql.Pending) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].Ctx), batchTimeout)
 	defer cancel()
@@ -80,11 +83,7 @@ func (s *Store) commitBatch(batch []*chatsql.Pending) {
 		for j < len(batch) && !chatsql.HasEffect(batch[j].M.Kind) {
 			j++
 		}
-		if j-i == 1 {
-			s.commitOne(ctx, batch[i])
-		} else {
-			s.commitPlain(ctx, batch[i:j])
-		}
+		s.commitPlain(ctx, batch[i:j])
 		i = j
 	}
 }
@@ -108,6 +107,7 @@ type head struct {
 	// decision (chat.SenderDecision.AsOf) among the batch's entries to it.
 	wasSeq  int64
 	wasHash []byte
+	wasAt   int64
 	asOf    int64
 }
 
@@ -149,7 +149,7 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 		}
 	}
 	for _, h := range heads {
-		h.wasSeq, h.wasHash, h.asOf = h.seq, h.hash, math.MaxInt64
+		h.wasSeq, h.wasHash, h.wasAt, h.asOf = h.seq, h.hash, h.lastAt, math.MaxInt64
 	}
 	for _, p := range live {
 		if p.Want != nil {
@@ -170,14 +170,14 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 	}
 	nh := len(heads)
 	hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
-	wSeq, wHash, asOf := make([]int64, 0, nh), make([][]byte, 0, nh), make([]int64, 0, nh)
+	wSeq, wHash, wAt, asOf := make([]int64, 0, nh), make([][]byte, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh)
 	for id, h := range heads {
 		hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
-		wSeq, wHash, asOf = append(wSeq, h.wasSeq), append(wHash, h.wasHash), append(asOf, h.asOf)
+		wSeq, wHash, wAt, asOf = append(wSeq, h.wasSeq), append(wHash, h.wasHash), append(wAt, h.wasAt), append(asOf, h.asOf)
 	}
 	one := &pgx.Batch{}
 	one.Queue("BEGIN")
-	one.Queue(advanceAndInsert, append(b.rows.args(), hRoom, hSeq, hHash, hAt, wSeq, wHash, asOf)...)
+	one.Queue(advanceAndInsert, append(b.rows.args(), hRoom, hSeq, hHash, hAt, wSeq, wHash, wAt, asOf)...)
 	one.Queue("COMMIT")
 	advanced := make(map[chat.RoomID]bool, nh)
 	err := s.roundTrip(ctx, one, func(br pgx.BatchResults) error {

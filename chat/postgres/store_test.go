@@ -220,6 +220,8 @@ func TestStatementsUseTheKeys(t *testing.T) {
 		{"insertEntries", insertEntries, []any{rooms, nums, strs, users, strs, cids, nums, strs, strs,
 			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools}},
 		{"advanceHeads", advanceHeads, []any{rooms, nums, hashes, nums}},
+		{"advanceAndInsert", advanceAndInsert, []any{rooms, nums, strs, users, strs, cids, nums, strs, strs,
+			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools, rooms, nums, hashes, nums, nums, hashes, nums, nums}},
 		{"selectRoomAccess", selectRoomAccess, []any{"r1", "u1"}},
 		{"selectMemberHeads", selectMemberHeads, []any{"u1"}},
 		{"selectRoomsOf", selectRoomsOf, []any{"u1"}},
