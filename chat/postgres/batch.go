@@ -375,9 +375,7 @@ func (s *Store) commitLocked(ctx context.Context, live []*chatsql.Pending) {
 			return
 		}
 		for id, h := range heads {
-			if !h.archived {
-				s.heads.remember(id, h)
-			}
+			s.heads.remember(id, h)
 		}
 	}
 	b.answer()

@@ -41,10 +41,15 @@ func (c *headCache) lookup(ps []*chatsql.Pending) map[chat.RoomID]*head {
 	return heads
 }
 
-// remember keeps h as room's head.
+// remember keeps h as room's head; an archived room's is forgotten, since no
+// plain entry can follow it.
 func (c *headCache) remember(room chat.RoomID, h *head) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if h.archived {
+		delete(c.m, room)
+		return
+	}
 	if c.m == nil {
 		c.m = make(map[chat.RoomID]head)
 	}
@@ -70,9 +75,3 @@ func (c *headCache) forget(heads map[chat.RoomID]*head) {
 	}
 }
 
-// forgetRoom drops room.
-func (c *headCache) forgetRoom(room chat.RoomID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, room)
-}

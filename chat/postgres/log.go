@@ -107,9 +107,7 @@ func (s *Store) appendOne(ctx context.Context, m *chat.Message, ifHead chat.Seq,
 		if err := tx.Commit(ctx); err != nil {
 			return false, fmt.Errorf("chat/postgres: append to %s: commit: %w", m.Room, err)
 		}
-		if !after.archived {
-			s.heads.remember(e.Room, &after)
-		}
+		s.heads.remember(e.Room, &after)
 	}
 	*m = e
 	return dup, nil

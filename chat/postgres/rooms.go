@@ -94,9 +94,7 @@ func (s *Store) CreateRoom(ctx context.Context, r chat.Room, created *chat.Messa
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("chat/postgres: create room %s: commit: %w", r.ID, err)
 	}
-	if !after.archived {
-		s.heads.remember(e.Room, &after)
-	}
+	s.heads.remember(e.Room, &after)
 	*created = e
 	return nil
 }
