@@ -7,12 +7,13 @@ import (
 	"caseroom/chat/chatsql"
 )
 
-// headCache remembers, per room, the head of its log as this node's last
-// batch to the room committed it, so that the next batch can chain its
-// entries onto it without first locking and reading it (commitKnown). It is
-// only a hint: commitKnown advances a room only from the head it chained
-// onto, and a room whose head has moved by another path (an entry appended
-// alone, another node) is forgotten and committed by commitLocked.
+// headCache remembers, per room, the head of its log as this node last
+// committed it (a batch, an entry alone, the room's creation), so that the
+// next batch can chain its entries onto it without first locking and reading
+// it (commitKnown). It is only a hint: commitKnown advances a room only from
+// the head it chained onto, and a room whose head has moved meanwhile (by
+// another node, or by a commit whose answer was lost) is forgotten and its
+// entries committed by commitLocked.
 type headCache struct {
 	mu sync.Mutex
 	m  map[chat.RoomID]head // guarded by mu
