@@ -75,4 +75,3 @@ func (c *headCache) forget(heads map[chat.RoomID]*head) {
 		delete(c.m, id)
 	}
 }
-
