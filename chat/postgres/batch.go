@@ -41,8 +41,8 @@ const (
 	// entries to it; the entries of the rooms that advanced are inserted, and
 	// their ids answered. The UPDATE takes the rooms' row locks as lockHeads
 	// would, in the order the join finds them: batches of one node never share
-	// a room (laneOf), and a deadlock with another node's batch fails both to
-	// their fallbacks.
+	// a room (laneOf), and in a deadlock with another node's batch PostgreSQL
+	// aborts one of the two, which falls back to committing entry by entry.
 	advanceAndInsert = `WITH up AS (
 	UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
 	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[], $24::bigint[])
