@@ -270,12 +270,12 @@ func CheckRole(want *chat.SenderDecision, got chat.RoomRole) error {
 // nodes disagree — and History can find a time by the sparse marks index
 // (MarkEvery) instead of indexing every entry's time.
 func Stamp(given, last time.Time) time.Time {
-	at := given.Truncate(time.Microsecond)
+	at := given.UTC().Truncate(time.Microsecond)
 	if given.IsZero() {
 		at = time.Now().UTC().Truncate(time.Microsecond)
 	}
 	if at.Before(last) {
-		return last
+		return last.UTC()
 	}
 	return at
 }

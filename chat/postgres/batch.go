@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -36,19 +37,21 @@ const (
 
 	// commitKnown's one statement: each room's head advances only if it is
 	// still the one the batch chained onto (its time too, which the entries'
-	// stamps follow), the room is not archived and its
-	// members have not changed since the oldest decision of the batch's
-	// entries to it; the entries of the rooms that advanced are inserted, and
-	// their ids answered. The UPDATE takes the rooms' row locks as lockHeads
-	// would, in the order the join finds them: batches of one node never share
-	// a room (laneOf), and in a deadlock with another node's batch PostgreSQL
+	// stamps follow) and the room is not archived; the entries of the rooms
+	// that advanced are inserted, and their ids answered. A head that has not
+	// moved also means the room's members have not changed since it was
+	// remembered (a change is an entry), which commitKnown checks against the
+	// entries' access decisions before it sends the batch. The UPDATE takes
+	// the rooms' row locks as lockHeads would, in id order (the arrays are
+	// sorted) as far as the join keeps it: batches of one node never share a
+	// room (laneOf), and in a deadlock with another node's batch PostgreSQL
 	// aborts one of the two, which falls back to committing entry by entry.
 	advanceAndInsert = `WITH up AS (
 	UPDATE chat_rooms r SET head_seq = v.seq, head_hash = v.hash, last_at = v.at
-	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[], $24::bigint[])
-		AS v(id, seq, hash, at, was_seq, was_hash, was_at, as_of)
+	FROM unnest($17::text[], $18::bigint[], $19::bytea[], $20::bigint[], $21::bigint[], $22::bytea[], $23::bigint[])
+		AS v(id, seq, hash, at, was_seq, was_hash, was_at)
 	WHERE r.id = v.id AND r.head_seq = v.was_seq AND r.head_hash = v.was_hash AND r.last_at = v.was_at
-		AND NOT r.archived AND r.members_at <= v.as_of
+		AND NOT r.archived
 	RETURNING r.id
 ), ins AS (
 	INSERT INTO chat_messages (room, seq, kind, sender, sender_unit, client_id,
@@ -136,12 +139,14 @@ func (s *Store) commitPlain(ctx context.Context, batch []*chatsql.Pending) {
 
 // commitKnown stores live, whose rooms' heads were remembered (heads), in one
 // round trip: BEGIN, advanceAndInsert, COMMIT. It needs neither the heads'
-// row locks first nor the senders' roles: the statement advances a room only
-// from the head the entries were chained onto, and only if no entry has
-// changed the room's members since the access decisions the entries were
-// posted on, so each decision holds as if the role had been read under the
-// lock. It returns the entries of the rooms that did not advance, for
-// commitLocked; they were not stored.
+// row locks first nor the senders' roles: it sends a batch only if no entry
+// has changed a room's members since the oldest access decision among the
+// room's entries (the remembered members_at against chat.SenderDecision.AsOf),
+// and the statement advances a room only from the head the entries were
+// chained onto, which is the head the members were remembered with; so each
+// decision holds as if the role had been read under the lock. It returns the
+// entries of the rooms that did not advance, for commitLocked; they were not
+// stored.
 func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads map[chat.RoomID]*head) []*chatsql.Pending {
 	for _, p := range live {
 		if p.IfHead != 0 {
@@ -170,14 +175,15 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 	}
 	nh := len(heads)
 	hRoom, hSeq, hAt, hHash := make([]string, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh), make([][]byte, 0, nh)
-	wSeq, wHash, wAt, asOf := make([]int64, 0, nh), make([][]byte, 0, nh), make([]int64, 0, nh), make([]int64, 0, nh)
-	for id, h := range heads {
+	wSeq, wHash, wAt := make([]int64, 0, nh), make([][]byte, 0, nh), make([]int64, 0, nh)
+	for _, id := range slices.Sorted(maps.Keys(heads)) {
+		h := heads[id]
 		hRoom, hSeq, hHash, hAt = append(hRoom, string(id)), append(hSeq, h.seq), append(hHash, h.hash), append(hAt, h.lastAt)
-		wSeq, wHash, wAt, asOf = append(wSeq, h.wasSeq), append(wHash, h.wasHash), append(wAt, h.wasAt), append(asOf, h.asOf)
+		wSeq, wHash, wAt = append(wSeq, h.wasSeq), append(wHash, h.wasHash), append(wAt, h.wasAt)
 	}
 	one := &pgx.Batch{}
 	one.Queue("BEGIN")
-	one.Queue(advanceAndInsert, append(b.rows.args(), hRoom, hSeq, hHash, hAt, wSeq, wHash, wAt, asOf)...)
+	one.Queue(advanceAndInsert, append(b.rows.args(), hRoom, hSeq, hHash, hAt, wSeq, wHash, wAt)...)
 	one.Queue("COMMIT")
 	advanced := make(map[chat.RoomID]bool, nh)
 	err := s.roundTrip(ctx, one, func(br pgx.BatchResults) error {
@@ -209,7 +215,6 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 		s.alone(ctx, live)
 		return nil
 	}
-	s.known.Add(1)
 	var rest []*chatsql.Pending
 	stale := map[chat.RoomID]*head{}
 	for id, h := range heads {
@@ -219,16 +224,27 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 			stale[id] = h
 		}
 	}
+	if len(advanced) > 0 {
+		s.known.Add(1)
+	}
 	s.heads.forget(stale)
 	s.stale.Add(uint64(len(stale)))
 	if len(stale) > 0 {
-		var kept []answer
-		for _, a := range b.answers {
+		// The entries of the stale rooms go back unstored; a repeat within the
+		// batch is in its first's room, so both go or both stay, and the
+		// repeats that stay point to their first's new place.
+		kept := make([]answer, 0, len(b.answers))
+		moved := make([]int, len(b.answers)) // old index -> new index + 1
+		for i, a := range b.answers {
 			if stale[a.p.M.Room] != nil {
 				rest = append(rest, a.p)
-			} else {
-				kept = append(kept, a)
+				continue
 			}
+			if a.of > 0 {
+				a.of = moved[a.of-1]
+			}
+			moved[i] = len(kept) + 1
+			kept = append(kept, a)
 		}
 		b.answers = kept
 	}

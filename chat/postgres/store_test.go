@@ -221,7 +221,7 @@ func TestStatementsUseTheKeys(t *testing.T) {
 			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools}},
 		{"advanceHeads", advanceHeads, []any{rooms, nums, hashes, nums}},
 		{"advanceAndInsert", advanceAndInsert, []any{rooms, nums, strs, users, strs, cids, nums, strs, strs,
-			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools, rooms, nums, hashes, nums, nums, hashes, nums, nums}},
+			[][]byte{nil, nil}, nums, occ, nums, hashes, hashes, bools, rooms, nums, hashes, nums, nums, hashes, nums}},
 		{"selectRoomAccess", selectRoomAccess, []any{"r1", "u1"}},
 		{"selectMemberHeads", selectMemberHeads, []any{"u1"}},
 		{"selectRoomsOf", selectRoomsOf, []any{"u1"}},
@@ -419,4 +419,78 @@ func TestRememberedHeadsAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Logf("node a: %d batches onto remembered heads, %d stale rooms", a.known.Load(), a.stale.Load())
+}
+
+// TestRememberedBatchWithAStaleRoomAndRepeats commits one batch by hand whose
+// first room's remembered head has gone stale (another node appended) and
+// whose second room holds a post and its retry under the same client id: the
+// stale room's entry must be committed by the locked path, the post once, and
+// the retry answered with the post as a repeat.
+func TestRememberedBatchWithAStaleRoomAndRepeats(t *testing.T) {
+	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
+	url := pgdbtest.URLWithSchema(t)
+	node := func() *Store {
+		pool, err := pgxpool.New(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		s := New(pool)
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := node(), node()
+	ctx := t.Context()
+	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
+	post := func(s *Store, room chat.RoomID, body, cid string) *chat.Message {
+		m := &chat.Message{Room: room, Kind: chat.Text, Sender: "u.bob", SenderUnit: "u1", Body: body, ClientID: cid, Countable: true}
+		if _, err := s.Append(ctx, m, 0); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for _, id := range []chat.RoomID{"ra", "rb"} {
+		room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
+		create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
+			Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})}
+		if err := a.CreateRoom(ctx, room, &create); err != nil {
+			t.Fatal(err)
+		}
+		post(a, id, "first", "") // node a remembers the head
+	}
+	post(b, "ra", "from node b", "") // a's remembered head of ra is stale now
+
+	pending := func(room chat.RoomID, body, cid string) *chatsql.Pending {
+		return &chatsql.Pending{Ctx: ctx, M: &chat.Message{Room: room, Kind: chat.Text, Sender: "u.bob", SenderUnit: "u1",
+			Body: body, ClientID: cid, Countable: true}}
+	}
+	batch := []*chatsql.Pending{pending("ra", "to the stale room", ""), pending("rb", "posted", "c1"), pending("rb", "posted", "c1")}
+	known, stale := a.known.Load(), a.stale.Load()
+	a.commitPlain(ctx, batch)
+	if a.stale.Load() != stale+1 || a.known.Load() != known+1 {
+		t.Errorf("the batch went %d times onto remembered heads with %d stale rooms, want 1 and 1",
+			a.known.Load()-known, a.stale.Load()-stale)
+	}
+	for i, p := range batch {
+		if p.Err != nil {
+			t.Fatalf("entry %d: %v", i, p.Err)
+		}
+	}
+	if batch[0].M.Seq != 4 || batch[0].Dup {
+		t.Errorf("the stale room's entry: seq %d, dup %v; want 4 (after node b's 3), false", batch[0].M.Seq, batch[0].Dup)
+	}
+	if batch[1].M.Seq != 3 || batch[1].Dup || !batch[2].Dup || batch[2].M.Seq != 3 || batch[2].M.Hash == nil {
+		t.Errorf("the post and its retry: seqs %d, %d, dups %v, %v; want 3, 3, false, true",
+			batch[1].M.Seq, batch[2].M.Seq, batch[1].Dup, batch[2].Dup)
+	}
+	for _, id := range []chat.RoomID{"ra", "rb"} {
+		if err := chat.VerifyRoom(ctx, a, id); err != nil {
+			t.Errorf("room %s does not verify: %v", id, err)
+		}
+	}
+	if r, err := a.Room(ctx, "rb"); err != nil || r.Head != 3 {
+		t.Errorf("room rb's head %d (%v), want 3: the retry stored once", r.Head, err)
+	}
 }
