@@ -311,30 +311,12 @@ func TestTimeMarksMigration(t *testing.T) {
 // remembered path and the stale one.
 func TestRememberedHeadsAcrossNodes(t *testing.T) {
 	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
-	url := pgdbtest.URLWithSchema(t)
-	node := func() *Store {
-		pool, err := pgxpool.New(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		s := New(pool)
-		if err := s.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	a, b := node(), node()
+	a, b := twoNodes(t)
 	ctx := t.Context()
 	rooms := []chat.RoomID{"r1", "r2", "r3"}
 	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
 	for _, id := range rooms {
-		room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
-		create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
-			Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})}
-		if err := a.CreateRoom(ctx, room, &create); err != nil {
-			t.Fatal(err)
-		}
+		mustCreateGroup(t, a, id, members)
 	}
 	head := func(id chat.RoomID) chat.Seq {
 		r, err := a.Room(ctx, id)
@@ -428,20 +410,7 @@ func TestRememberedHeadsAcrossNodes(t *testing.T) {
 // the retry answered with the post as a repeat.
 func TestRememberedBatchWithAStaleRoomAndRepeats(t *testing.T) {
 	pgdbtest.NeedEnv(t, "CASEROOM_TEST_POSTGRES")
-	url := pgdbtest.URLWithSchema(t)
-	node := func() *Store {
-		pool, err := pgxpool.New(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		s := New(pool)
-		if err := s.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	a, b := node(), node()
+	a, b := twoNodes(t)
 	ctx := t.Context()
 	members := []chat.MemberRef{{User: "u.alice", Unit: "u1", Role: chat.Owner}, {User: "u.bob", Unit: "u1", Role: chat.Member}}
 	post := func(s *Store, room chat.RoomID, body, cid string) *chat.Message {
@@ -452,12 +421,7 @@ func TestRememberedBatchWithAStaleRoomAndRepeats(t *testing.T) {
 		return m
 	}
 	for _, id := range []chat.RoomID{"ra", "rb"} {
-		room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
-		create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
-			Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})}
-		if err := a.CreateRoom(ctx, room, &create); err != nil {
-			t.Fatal(err)
-		}
+		mustCreateGroup(t, a, id, members)
 		post(a, id, "first", "") // node a remembers the head
 	}
 	post(b, "ra", "from node b", "") // a's remembered head of ra is stale now
@@ -492,5 +456,36 @@ func TestRememberedBatchWithAStaleRoomAndRepeats(t *testing.T) {
 	}
 	if r, err := a.Room(ctx, "rb"); err != nil || r.Head != 3 {
 		t.Errorf("room rb's head %d (%v), want 3: the retry stored once", r.Head, err)
+	}
+}
+
+// twoNodes returns two stores on one fresh schema, as two nodes of one
+// deployment: each with its own pool, commit lanes and remembered heads.
+func twoNodes(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	url := pgdbtest.URLWithSchema(t)
+	node := func() *Store {
+		pool, err := pgxpool.New(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		s := New(pool)
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	return node(), node()
+}
+
+// mustCreateGroup creates group room id on s, owned by unit u1, with members.
+func mustCreateGroup(t *testing.T, s *Store, id chat.RoomID, members []chat.MemberRef) {
+	t.Helper()
+	room := chat.Room{ID: id, Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", CreatedBy: "u.alice"}
+	create := chat.Message{Room: id, Kind: chat.RoomCreate, Sender: "u.alice", SenderUnit: "u1",
+		Payload: mustPayload(t, chat.RoomCreated{Kind: chat.GroupRoom, Name: string(id), OwnerUnit: "u1", Region: "150000", Members: members})}
+	if err := s.CreateRoom(t.Context(), room, &create); err != nil {
+		t.Fatal(err)
 	}
 }
