@@ -267,8 +267,8 @@ func CheckRole(want *chat.SenderDecision, got chat.RoomRole) error {
 // clock), in microseconds, or else now, but never before the room's last
 // entry. So created_at never goes back along a room's log — not when two
 // posts race between the clock and the commit, nor when the clocks of two
-// nodes disagree — and History can find a time by the sparse marks index
-// (MarkEvery) instead of indexing every entry's time.
+// nodes disagree — and History can find a time by a sparse index of marks
+// (SelectTimeBounds) instead of an index of every entry's time.
 func Stamp(given, last time.Time) time.Time {
 	at := given.UTC().Truncate(time.Microsecond)
 	if given.IsZero() {
@@ -337,19 +337,16 @@ func PageOf(q chat.HistoryQuery) Page {
 	return p
 }
 
-// MarkEvery is the spacing of the marks: the entries whose seq is a multiple
-// of it are indexed by (room, created_at) (index chat_messages_marks, whose
-// predicate and the stores' SelectTimeBounds spell it out as 64). Since
-// created_at never decreases along a room's log (Stamp), the marks on either
-// side of a time bound the seqs stored before and after it, so History reads
-// at most MarkEvery entries it does not return at each end of a time range.
-const MarkEvery = 64
-
 // SelectTimeBounds answers, for room $1, the floor and ceil of Page.Narrow for
-// Since $2 and Until $3: the mark nearest before $2 (0 when none) and the
-// mark nearest at or after $3 (the largest int64 when none), among marks from
-// the room's time_from on — entries stored before time_from were not stamped
-// in order, and a mark among them bounds nothing. The same SQL on both
+// Since $2 and Until $3. The marks are the entries whose seq is a multiple of
+// 64, the only ones indexed by (room, created_at) (index chat_messages_marks,
+// whose predicate this must repeat for the planner to use it; the stores'
+// tests check the plans). Since created_at never decreases along a room's log
+// (Stamp), the mark nearest before $2 (0 when none) and the mark nearest at or
+// after $3 (the largest int64 when none) bound the seqs stored in the range,
+// and History reads at most 64 entries it does not return at each end. Only
+// marks from the room's time_from on count: entries stored before it were not
+// stamped in order, and a mark among them bounds nothing. The same SQL on both
 // databases; no row when the room does not exist.
 const SelectTimeBounds = `SELECT
 	coalesce((SELECT m.seq FROM chat_messages m WHERE m.room = r.id AND m.seq % 64 = 0

@@ -5,7 +5,7 @@
 --
 -- From this migration on the store stamps every entry no earlier than its
 -- room's previous one (chatsql.Stamp), so created_at never decreases along a
--- room's log, and every 64th entry (a mark, chatsql.MarkEvery) is enough to
+-- room's log, and every 64th entry (a mark, chatsql.SelectTimeBounds) is enough to
 -- bound where a time falls: between two neighbouring marks. Entries stored
 -- before it were stamped by the posting node's clock before their commit and
 -- may be out of order by a little; time_from is the first seq of each room
