@@ -194,16 +194,12 @@ func (s *Store) commitKnown(ctx context.Context, live []*chatsql.Pending, heads 
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
+		var id string
+		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
 			advanced[chat.RoomID(id)] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		return commitAnswer(br)
@@ -313,17 +309,14 @@ func (s *Store) commitLocked(ctx context.Context, live []*chatsql.Pending) {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			h := &head{}
-			if err := rows.Scan(&id, &h.seq, &h.hash, &h.archived, &h.lastAt, &h.membersAt); err != nil {
-				rows.Close()
-				return err
-			}
-			heads[chat.RoomID(id)] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var id string
+		var h head
+		_, err = pgx.ForEachRow(rows, []any{&id, &h.seq, &h.hash, &h.archived, &h.lastAt, &h.membersAt}, func() error {
+			found := h // a copy: h is scanned into again for the next row
+			heads[chat.RoomID(id)] = &found
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		if len(roleRooms) > 0 {
@@ -331,16 +324,12 @@ func (s *Store) commitLocked(ctx context.Context, live []*chatsql.Pending) {
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var room, user, role string
-				if err := rows.Scan(&room, &user, &role); err != nil {
-					rows.Close()
-					return err
-				}
+			var room, user, role string
+			_, err = pgx.ForEachRow(rows, []any{&room, &user, &role}, func() error {
 				roles[[2]string{room, user}] = chat.RoomRole(role)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 		}

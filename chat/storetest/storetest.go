@@ -1209,11 +1209,15 @@ func unknownRoomNotFound(t *testing.T, s chat.Store) {
 	m := text(nowhere, alice, "hello?")
 	b := blobOf([]byte("x"), "text/plain")
 	calls := map[string]func() error{
-		"Room":        func() error { _, err := s.Room(ctx, nowhere); return err },
-		"UnitRoom":    func() error { _, err := s.UnitRoom(ctx, "no-unit"); return err },
-		"Append":      func() error { _, err := s.Append(ctx, &m, 0); return err },
-		"Message":     func() error { _, err := s.Message(ctx, nowhere, 1); return err },
-		"History":     func() error { _, err := s.History(ctx, nowhere, chat.HistoryQuery{}); return err },
+		"Room":     func() error { _, err := s.Room(ctx, nowhere); return err },
+		"UnitRoom": func() error { _, err := s.UnitRoom(ctx, "no-unit"); return err },
+		"Append":   func() error { _, err := s.Append(ctx, &m, 0); return err },
+		"Message":  func() error { _, err := s.Message(ctx, nowhere, 1); return err },
+		"History":  func() error { _, err := s.History(ctx, nowhere, chat.HistoryQuery{}); return err },
+		"History by time": func() error {
+			_, err := s.History(ctx, nowhere, chat.HistoryQuery{Since: base, Until: base.Add(time.Hour)})
+			return err
+		},
 		"Versions":    func() error { _, err := s.Versions(ctx, nowhere, 1); return err },
 		"Chain":       func() error { _, err := s.Chain(ctx, nowhere, 0, 10); return err },
 		"Membership":  func() error { _, err := s.Membership(ctx, nowhere, alice); return err },
